@@ -1,0 +1,3 @@
+from perprisk.cli import main
+
+main()
