@@ -1,0 +1,133 @@
+"""Double-entry ledger: every balance change is a transfer between ledger accounts.
+
+Balances are exact Decimals per (ledger account, asset).  Money enters and leaves only through the
+``external`` account (deposits and withdrawals), so at every moment::
+
+    Σ balances of all non-external accounts  ==  Σ deposits − Σ withdrawals  ==  −balance(external)
+
+Traders' margin accounts hold a *quote balance* in the dYdX sense: buying ``q`` at ``P`` moves ``q·P`` from the
+buyer's margin account to the seller's, so a fill conserves value by construction and the equity of a margin
+account is ``quote + Σ s·q·M`` over its positions.  Insurance fund, fee account, platform and the liquidation
+engine are ledger accounts like any trader's.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Iterable, Iterator
+
+from perprisk.errors import ValidationError
+from perprisk.money import ZERO
+
+EXTERNAL = "external"
+INSURANCE_FUND = "insurance_fund"
+FEES = "fees"
+PLATFORM = "platform"
+LIQUIDATION_ENGINE = "liquidation_engine"
+SYSTEM_ACCOUNTS = (EXTERNAL, INSURANCE_FUND, FEES, PLATFORM, LIQUIDATION_ENGINE)
+
+
+def trader_account(account_id: int) -> str:
+    """The cross wallet of a trader."""
+    return f"trader/{account_id}"
+
+
+def isolated_account(account_id: int, symbol: str, side: str) -> str:
+    """The margin account of one isolated position (side ``both`` in one-way mode)."""
+    return f"trader/{account_id}/isolated/{symbol}/{side}"
+
+
+@dataclass(frozen=True, slots=True)
+class Transfer:
+    sequence: int
+    source: str
+    destination: str
+    asset: str
+    amount: Decimal
+    reason: str
+
+
+class Ledger:
+    """Exact double-entry balances with an optional in-memory history of transfers."""
+
+    def __init__(self, keep_history: bool = True) -> None:
+        self._balances: dict[tuple[str, str], Decimal] = defaultdict(lambda: ZERO)
+        self._history: list[Transfer] | None = [] if keep_history else None
+        self._sequence = 0
+
+    # -------------------------------------------------------------------------------------------- moves
+
+    def transfer(self, source: str, destination: str, asset: str, amount: Decimal, reason: str) -> Transfer | None:
+        """Move ``amount`` of ``asset`` from ``source`` to ``destination``; a zero amount is a no-op.
+
+        Negative amounts are refused (say the transfer the other way); whether an account may go negative is a
+        business rule checked by the caller *before* it transfers.
+        """
+        if not isinstance(amount, Decimal) or not amount.is_finite():
+            raise ValidationError("amount", f"a finite Decimal is required, got {amount!r}")
+        if amount < 0:
+            raise ValidationError("amount", f"must not be negative, got {amount} ({reason})")
+        if source == destination:
+            raise ValidationError("destination", f"cannot transfer from {source} to itself")
+        if amount == 0:
+            return None
+        balances = self._balances
+        balances[(source, asset)] -= amount
+        balances[(destination, asset)] += amount
+        self._sequence += 1
+        record = Transfer(self._sequence, source, destination, asset, amount, reason)
+        if self._history is not None:
+            self._history.append(record)
+        return record
+
+    def move(self, source: str, destination: str, asset: str, amount: Decimal, reason: str) -> None:
+        """Like :meth:`transfer` but a negative amount moves the other way (for signed PnL and funding)."""
+        if amount < 0:
+            self.transfer(destination, source, asset, -amount, reason)
+        else:
+            self.transfer(source, destination, asset, amount, reason)
+
+    # -------------------------------------------------------------------------------------------- reads
+
+    def balance(self, account: str, asset: str) -> Decimal:
+        return self._balances.get((account, asset), ZERO)
+
+    def balances_of(self, account: str) -> dict[str, Decimal]:
+        return {asset: bal for (acct, asset), bal in self._balances.items() if acct == account and bal != 0}
+
+    def items(self) -> Iterator[tuple[tuple[str, str], Decimal]]:
+        return iter(sorted(self._balances.items()))
+
+    def assets(self) -> set[str]:
+        return {asset for (_, asset) in self._balances}
+
+    def total(self, asset: str, include_external: bool = False) -> Decimal:
+        return sum(
+            (bal for (acct, a), bal in self._balances.items() if a == asset and (include_external or acct != EXTERNAL)),
+            ZERO,
+        )
+
+    def conservation_error(self) -> dict[str, Decimal]:
+        """Per asset: Σ internal balances − (deposits − withdrawals); all zero when money is conserved."""
+        return {asset: self.total(asset) + self.balance(EXTERNAL, asset) for asset in sorted(self.assets())}
+
+    def history(self, account: str | None = None) -> Iterable[Transfer]:
+        if self._history is None:
+            return ()
+        if account is None:
+            return tuple(self._history)
+        return tuple(t for t in self._history if account in (t.source, t.destination))
+
+    @property
+    def sequence(self) -> int:
+        return self._sequence
+
+    def snapshot(self) -> dict[str, dict[str, str]]:
+        """Plain data for snapshots and the state hash (non-zero balances only, sorted)."""
+        out: dict[str, dict[str, str]] = {}
+        for (acct, asset), bal in sorted(self._balances.items()):
+            if bal != 0:
+                out.setdefault(acct, {})[asset] = str(bal)
+        return out
