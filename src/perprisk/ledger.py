@@ -13,7 +13,6 @@ engine are ledger accounts like any trader's.
 
 from __future__ import annotations
 
-from collections import defaultdict
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Iterable, Iterator
@@ -53,7 +52,7 @@ class Ledger:
     """Exact double-entry balances with an optional in-memory history of transfers."""
 
     def __init__(self, keep_history: bool = True) -> None:
-        self._balances: dict[tuple[str, str], Decimal] = defaultdict(lambda: ZERO)
+        self._balances: dict[tuple[str, str], Decimal] = {}
         self._history: list[Transfer] | None = [] if keep_history else None
         self._sequence = 0
 
@@ -74,8 +73,8 @@ class Ledger:
         if amount == 0:
             return None
         balances = self._balances
-        balances[(source, asset)] -= amount
-        balances[(destination, asset)] += amount
+        balances[(source, asset)] = balances.get((source, asset), ZERO) - amount
+        balances[(destination, asset)] = balances.get((destination, asset), ZERO) + amount
         self._sequence += 1
         record = Transfer(self._sequence, source, destination, asset, amount, reason)
         if self._history is not None:

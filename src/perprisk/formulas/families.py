@@ -39,7 +39,7 @@ class LiquidationFamily:
     def fixed_tier(self, leg: PositionLeg) -> RiskTier:
         """The tier used when there is no re-check: of the entry value or of the notional at mark."""
         basis = leg.mark_price if self.mm_at_price else leg.entry_price
-        return leg.tiers.tier_for_notional_clamped(leg.size * basis)
+        return leg.tiers.tier_for_notional_clamped(Fraction(leg.size) * Fraction(basis))
 
     def tier_at(self, leg: PositionLeg, price: Fraction) -> RiskTier:
         """The tier in force when the leg's market trades at ``price``."""

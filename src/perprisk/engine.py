@@ -1,0 +1,930 @@
+"""The exchange engine: commands → validation → journal → apply → events.
+
+One writer.  :meth:`Engine.execute` validates a command completely against the current state (raising a
+:class:`~perprisk.errors.ValidationError` that names the field, with nothing changed), appends it to the
+journal, then applies it; applying cannot fail and emits events.  The state is a projection of the journal:
+replaying the journal from empty — or from a snapshot plus the tail — gives the same :meth:`state_hash`.
+
+Money moves only through the double-entry :class:`~perprisk.ledger.Ledger`.  Prices and margin figures of
+record use the exact formulas of :mod:`perprisk.formulas` (the ``generic`` family: tiered maintenance margin
+plus the taker fee to close), so the liquidation price the engine reports equals the calculator's.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from decimal import Decimal
+from fractions import Fraction
+from typing import Any, Callable, Iterable, Sequence
+
+from perprisk import commands as cmd
+from perprisk import events as ev
+from perprisk.account import BOTH, LONG, SHORT, Account, MarketSettings, Position, PositionMode
+from perprisk.book import FastOrderBook, OrderBook
+from perprisk.book.events import Cancellation, Fill, StopTriggered
+from perprisk.book.orders import (
+    OrderRequest,
+    OrderType,
+    SelfTradePrevention,
+    Side as BookSide,
+    TimeInForce,
+    TriggerReference,
+)
+from perprisk.errors import ValidationError
+from perprisk.formulas import FAMILIES, LiquidationResult, MarginMode, liquidation_price
+from perprisk.formulas.margin import margin_ratio
+from perprisk.instrument import Instrument
+from perprisk.market import (
+    FundingRateRule,
+    FundingSchedule,
+    IndexCalculator,
+    MarkPriceEngine,
+    PremiumAccumulator,
+    SourceQuote,
+    funding_payment,
+    impact_margin_notional_for,
+    impact_prices,
+)
+from perprisk.ledger import EXTERNAL, FEES, Ledger, isolated_account, trader_account
+from perprisk.money import ZERO, Rounding, format_decimal, is_multiple_of, round_to_step, to_decimal
+
+GENERIC = FAMILIES["generic"]
+
+
+@dataclass(frozen=True)
+class CollateralAsset:
+    """An asset accepted as margin, valued at ``price × (1 − haircut)`` (SPEC §2: multi-asset collateral).
+
+    ``price_symbol`` names the market whose index prices the asset; ``None`` means it is worth 1 settle unit.
+    Negative balances (debts) are valued at full price, never with a haircut.
+    """
+
+    asset: str
+    haircut: Decimal = ZERO
+    price_symbol: str | None = None
+
+
+DEFAULT_COLLATERAL = (
+    CollateralAsset("USDT"),
+    CollateralAsset("USDC", Decimal("0")),
+    CollateralAsset("BTC", Decimal("0.05"), "BTCUSDT"),
+    CollateralAsset("ETH", Decimal("0.05"), "ETHUSDT"),
+)
+
+
+@dataclass(frozen=True)
+class EngineConfig:
+    markets: tuple[Instrument, ...]
+    collateral: tuple[CollateralAsset, ...] = DEFAULT_COLLATERAL
+    #: Margin on a market order is reserved at mark × (1 ± this band) (worst fill it may get).
+    market_order_band: Decimal = Decimal("0.05")
+    #: Precision of balances moved by rounding-bearing rules (isolated margin on open).
+    balance_precision: Decimal = Decimal("0.00000001")
+    default_leverage: Decimal = Decimal(20)
+    book_factory: Callable[[Instrument], OrderBook] | None = None
+    #: Mark price method from index quotes: ``fair`` (MEXC/BitMEX) or ``median3`` (Binance).
+    mark_method: str = "fair"
+    #: Index outlier band and staleness (Binance preset: 5 %, 10 s).
+    index_band: Decimal = Decimal("0.05")
+    index_stale_after_ms: int = 10_000
+    #: Premium averaging for funding: ``simple`` or ``linear`` (Binance's 1..n weights).
+    premium_averaging: str = "simple"
+
+
+@dataclass
+class OrderMeta:
+    """What the engine remembers of a live order (the book holds the matching state)."""
+
+    order_id: int
+    account_id: int
+    symbol: str
+    slot: str
+    side: str  # buy | sell
+    price: Decimal | None
+    remaining: Decimal
+    reduce_only: bool
+    order_type: str
+    triggered: bool = True  # False while a conditional order waits outside the book
+
+
+@dataclass
+class MarketState:
+    instrument: Instrument
+    book: OrderBook
+    index_calculator: IndexCalculator
+    mark_engine: MarkPriceEngine
+    premiums: PremiumAccumulator
+    funding_rule: FundingRateRule
+    mark_price: Decimal | None = None
+    index_price: Decimal | None = None
+    last_price: Decimal | None = None
+    timestamp_ms: int = 0
+    current_rate: Decimal = Decimal("0.0001")  # last settled rate: the fair price's funding basis
+    funding_history: list[tuple[int, Decimal, Decimal]] = field(default_factory=list)  # (time, rate, mark)
+
+    @classmethod
+    def create(cls, instrument: Instrument, book: OrderBook, config: "EngineConfig") -> "MarketState":
+        schedule = FundingSchedule.for_instrument(instrument)
+        return cls(
+            instrument=instrument,
+            book=book,
+            index_calculator=IndexCalculator(config.index_band, config.index_stale_after_ms),
+            mark_engine=MarkPriceEngine(config.mark_method, schedule, instrument.tick_size, Rounding.HALF_EVEN),
+            premiums=PremiumAccumulator(config.premium_averaging),
+            funding_rule=FundingRateRule.for_instrument(instrument),
+        )
+
+
+def _book_factory(instrument: Instrument) -> OrderBook:
+    return FastOrderBook(instrument.symbol, instrument.tick_size, instrument.lot_size)
+
+
+class Engine:
+    """The exchange: accounts, markets, books, ledger; driven only by commands."""
+
+    def __init__(self, config: EngineConfig, journal: Any | None = None) -> None:
+        self.config = config
+        self.journal = journal
+        self.ledger = Ledger()
+        factory = config.book_factory or _book_factory
+        self.markets: dict[str, MarketState] = {
+            m.symbol: MarketState.create(m, factory(m), config) for m in config.markets
+        }
+        self.collateral = {c.asset: c for c in config.collateral}
+        self.accounts: dict[int, Account] = {}
+        self.orders: dict[int, OrderMeta] = {}
+        self.next_account_id = 1
+        self.next_order_id = 1
+        self.sequence = 0  # commands applied
+        self._events: list[Any] = []
+
+    # ================================================================================== command entry
+
+    def execute(self, command: Any) -> list[Any]:
+        """Validate, journal, apply; returns the events.  A refused command changes nothing."""
+        self.validate(command)
+        if self.journal is not None:
+            self.journal.append(command)
+        return self.apply(command)
+
+    def validate(self, command: Any) -> None:
+        handler = getattr(self, f"_validate_{type(command).__name__}", None)
+        if handler is None:
+            raise ValidationError("type", f"unknown command {type(command).__name__}")
+        handler(command)
+
+    def apply(self, command: Any) -> list[Any]:
+        """Apply an already validated (or journaled) command."""
+        self._events = []
+        getattr(self, f"_apply_{type(command).__name__}")(command)
+        self.sequence += 1
+        events, self._events = self._events, []
+        return events
+
+    def replay(self, commands: Iterable[Any]) -> None:
+        """Apply journaled commands in order (they were validated when first executed)."""
+        for command in commands:
+            self.apply(command)
+
+    # ================================================================================== lookups
+
+    def account(self, account_id: int, field: str = "account_id") -> Account:
+        if isinstance(account_id, bool) or not isinstance(account_id, int):
+            raise ValidationError(field, f"expected an integer account id, got {account_id!r}")
+        acct = self.accounts.get(account_id)
+        if acct is None:
+            raise ValidationError(field, f"no account {account_id}")
+        return acct
+
+    def market(self, symbol: str, field: str = "symbol") -> MarketState:
+        state = self.markets.get(symbol) if isinstance(symbol, str) else None
+        if state is None:
+            raise ValidationError(field, f"unknown market {symbol!r} (markets: {', '.join(sorted(self.markets))})")
+        return state
+
+    def _asset(self, asset: str) -> CollateralAsset:
+        coll = self.collateral.get(asset) if isinstance(asset, str) else None
+        if coll is None:
+            raise ValidationError("asset", f"{asset!r} is not accepted (assets: {', '.join(sorted(self.collateral))})")
+        return coll
+
+    # ================================================================================== margin figures
+
+    def asset_price(self, asset: str) -> Fraction | None:
+        coll = self.collateral[asset]
+        if coll.price_symbol is None:
+            return Fraction(1)
+        state = self.markets.get(coll.price_symbol)
+        if state is None:
+            return None
+        price = state.index_price if state.index_price is not None else state.mark_price
+        return None if price is None else Fraction(price)
+
+    def collateral_value(self, ledger_account: str) -> Fraction:
+        """Σ balances valued at index × (1 − haircut); debts at full price (assets without a price count 0)."""
+        total = Fraction(0)
+        for asset, balance in self.ledger.balances_of(ledger_account).items():
+            coll = self.collateral.get(asset)
+            price = self.asset_price(asset) if coll is not None else None
+            if price is None:
+                continue
+            value = Fraction(balance) * price
+            total += value * (1 - Fraction(coll.haircut)) if balance > 0 else value
+        return total
+
+    def mark(self, symbol: str) -> Decimal:
+        state = self.markets[symbol]
+        if state.mark_price is not None:
+            return state.mark_price
+        if state.last_price is not None:
+            return state.last_price
+        raise ValidationError("symbol", f"{symbol} has no mark price yet")
+
+    def _mark_or_none(self, symbol: str) -> Decimal | None:
+        state = self.markets[symbol]
+        return state.mark_price if state.mark_price is not None else state.last_price
+
+    def position_maintenance(self, position: Position, mark: Decimal) -> Fraction:
+        """Maintenance margin at the mark plus the taker fee to close (the engine's rule, ``generic``)."""
+        inst = self.markets[position.symbol].instrument
+        leg = position.leg(inst, mark)
+        price = Fraction(mark)
+        return GENERIC.maintenance(leg, price) + GENERIC.closing_fee(leg, price, Fraction(inst.taker_fee))
+
+    def position_initial_margin(self, position: Position, mark: Decimal) -> Fraction:
+        return abs(Fraction(position.size)) * Fraction(mark) / Fraction(position.leverage)
+
+    def order_margin(self, account: Account, symbol: str | None = None, margin_mode: MarginMode | None = None) -> Fraction:
+        """Initial margin reserved by open orders that would add exposure (reduce-only orders reserve none)."""
+        total = Fraction(0)
+        for meta in self.orders.values():
+            if meta.account_id != account.account_id or meta.reduce_only:
+                continue
+            if symbol is not None and meta.symbol != symbol:
+                continue
+            settings = account.market(meta.symbol)
+            if margin_mode is not None and settings.margin_mode is not margin_mode:
+                continue
+            price = meta.price if meta.price is not None else self._mark_or_none(meta.symbol)
+            if price is None:
+                continue
+            total += Fraction(meta.remaining) * Fraction(price) / Fraction(settings.leverage)
+        return total
+
+    def cross_equity(self, account: Account) -> Fraction:
+        """Collateral value of the wallet + Σ s·q·M of the cross positions (quote-balance form)."""
+        equity = self.collateral_value(account.wallet)
+        for pos in account.open_positions():
+            if pos.margin_mode is MarginMode.CROSS:
+                equity += Fraction(pos.size) * Fraction(self.mark(pos.symbol))
+        return equity
+
+    def cross_maintenance(self, account: Account) -> Fraction:
+        return sum(
+            (self.position_maintenance(p, self.mark(p.symbol)) for p in account.open_positions()
+             if p.margin_mode is MarginMode.CROSS),
+            Fraction(0),
+        )
+
+    def isolated_equity(self, position: Position) -> Fraction:
+        inst = self.markets[position.symbol].instrument
+        quote = Fraction(self.ledger.balance(position.margin_account, inst.settle))
+        return quote + Fraction(position.size) * Fraction(self.mark(position.symbol))
+
+    def position_margin(self, position: Position) -> Fraction:
+        """Isolated position margin ``PM`` (quote + s·q·E): what a trader enters as the position's margin."""
+        inst = self.markets[position.symbol].instrument
+        return Fraction(self.ledger.balance(position.margin_account, inst.settle)) + position.cost
+
+    def wallet_balance(self, account: Account) -> Fraction:
+        """Cross wallet balance as a trader reads it: collateral + realized PnL (quote + Σ cross cost)."""
+        total = self.collateral_value(account.wallet)
+        for pos in account.open_positions():
+            if pos.margin_mode is MarginMode.CROSS:
+                total += pos.cost
+        return total
+
+    def available_balance(self, account: Account) -> Fraction:
+        """Cross equity − initial margin of cross positions − order margin of all orders."""
+        used = sum(
+            (self.position_initial_margin(p, self.mark(p.symbol)) for p in account.open_positions()
+             if p.margin_mode is MarginMode.CROSS),
+            Fraction(0),
+        )
+        return self.cross_equity(account) - used - self.order_margin(account)
+
+    def liquidation(self, account_id: int, symbol: str, slot: str = BOTH) -> LiquidationResult | None:
+        """The engine's liquidation price for a position — the calculator's, with the same inputs."""
+        account = self.account(account_id)
+        position = account.position(symbol, slot)
+        if position is None or position.size == 0:
+            return None
+        inst = self.markets[symbol].instrument
+        fee = inst.taker_fee
+        if position.margin_mode is MarginMode.ISOLATED:
+            return liquidation_price(
+                GENERIC, MarginMode.ISOLATED, self.position_margin(position),
+                [position.leg(inst, self.mark(symbol))], taker_fee=fee,
+            )
+        legs = [p.leg(self.markets[p.symbol].instrument, self.mark(p.symbol)) for p in account.open_positions()
+                if p.margin_mode is MarginMode.CROSS]
+        side = position.side if account.position_mode is PositionMode.HEDGE else None
+        return liquidation_price(
+            GENERIC, MarginMode.CROSS, self.wallet_balance(account), legs, target=symbol, target_side=side,
+            taker_fee=fee,
+        )
+
+    def margin_ratio(self, account_id: int, symbol: str | None = None, slot: str = BOTH) -> Fraction | None:
+        """Cross: Σ MM / equity of the account; isolated (symbol given): MM / (PM + U) of that position."""
+        account = self.account(account_id)
+        if symbol is not None:
+            position = account.position(symbol, slot)
+            if position is not None and position.size != 0 and position.margin_mode is MarginMode.ISOLATED:
+                return margin_ratio(self.position_maintenance(position, self.mark(symbol)), self.isolated_equity(position))
+        return margin_ratio(self.cross_maintenance(account), self.cross_equity(account) - self.order_margin(account))
+
+    def open_interest(self, symbol: str) -> tuple[Decimal, Decimal]:
+        """(Σ long size, Σ short size) — equal in every market (SPEC invariant 2)."""
+        long_total = short_total = ZERO
+        for account in self.accounts.values():
+            for pos in account.positions.values():
+                if pos.symbol == symbol:
+                    if pos.size > 0:
+                        long_total += pos.size
+                    else:
+                        short_total -= pos.size
+        return long_total, short_total
+
+    def conservation_error(self) -> dict[str, Decimal]:
+        return self.ledger.conservation_error()
+
+    # ================================================================================== accounts & money
+
+    def _validate_CreateAccount(self, c: cmd.CreateAccount) -> None:
+        _position_mode(c.position_mode)
+
+    def _apply_CreateAccount(self, c: cmd.CreateAccount) -> None:
+        account_id = self.next_account_id
+        self.next_account_id += 1
+        self.accounts[account_id] = Account(account_id, _position_mode(c.position_mode))
+        self._events.append(ev.AccountCreated(account_id))
+
+    def _validate_Deposit(self, c: cmd.Deposit) -> None:
+        self.account(c.account_id)
+        self._asset(c.asset)
+        to_decimal(c.amount, "amount", positive=True)
+
+    def _apply_Deposit(self, c: cmd.Deposit) -> None:
+        self.ledger.transfer(EXTERNAL, trader_account(c.account_id), c.asset, c.amount, "deposit")
+        self._events.append(ev.BalanceChanged(c.account_id, c.asset, c.amount, "deposit"))
+
+    def _validate_Withdraw(self, c: cmd.Withdraw) -> None:
+        account = self.account(c.account_id)
+        coll = self._asset(c.asset)
+        amount = to_decimal(c.amount, "amount", positive=True)
+        if account.blocked:
+            raise ValidationError("account_id", f"account {c.account_id} is in debt: repay before withdrawing")
+        balance = self.ledger.balance(account.wallet, c.asset)
+        # the settle asset's realized balance includes realized PnL held as position cost
+        realized = Fraction(balance) + sum(
+            (p.cost for p in account.open_positions() if p.margin_mode is MarginMode.CROSS
+             and self.markets[p.symbol].instrument.settle == c.asset),
+            Fraction(0),
+        )
+        if Fraction(amount) > realized:
+            raise ValidationError("amount", f"{amount} exceeds the {c.asset} balance {_show(realized)}")
+        price = self.asset_price(c.asset) or Fraction(0)
+        value = Fraction(amount) * price * (1 - Fraction(coll.haircut))
+        available = self.available_balance(account)
+        if value > available:
+            raise ValidationError(
+                "amount", f"withdrawing {amount} {c.asset} would leave open positions and orders under initial "
+                f"margin (available {_show(available)})",
+            )
+
+    def _apply_Withdraw(self, c: cmd.Withdraw) -> None:
+        self.ledger.transfer(trader_account(c.account_id), EXTERNAL, c.asset, c.amount, "withdrawal")
+        self._events.append(ev.BalanceChanged(c.account_id, c.asset, -c.amount, "withdrawal"))
+
+    def _validate_SetPositionMode(self, c: cmd.SetPositionMode) -> None:
+        account = self.account(c.account_id)
+        _position_mode(c.position_mode)
+        if account.open_positions() or any(o.account_id == c.account_id for o in self.orders.values()):
+            raise ValidationError("position_mode", "close all positions and cancel all orders first")
+
+    def _apply_SetPositionMode(self, c: cmd.SetPositionMode) -> None:
+        self.accounts[c.account_id].position_mode = _position_mode(c.position_mode)
+        self._events.append(ev.SettingChanged(c.account_id, None, "position_mode", c.position_mode))
+
+    def _has_exposure(self, account: Account, symbol: str) -> bool:
+        return any(p.symbol == symbol and p.size != 0 for p in account.positions.values()) or any(
+            o.account_id == account.account_id and o.symbol == symbol for o in self.orders.values()
+        )
+
+    def _validate_SetMarginMode(self, c: cmd.SetMarginMode) -> None:
+        account = self.account(c.account_id)
+        self.market(c.symbol)
+        MarginMode.parse(c.margin_mode)
+        if self._has_exposure(account, c.symbol):
+            raise ValidationError("margin_mode", f"{c.symbol}: close the position and cancel orders first")
+
+    def _apply_SetMarginMode(self, c: cmd.SetMarginMode) -> None:
+        self.accounts[c.account_id].market(c.symbol).margin_mode = MarginMode.parse(c.margin_mode)
+        self._events.append(ev.SettingChanged(c.account_id, c.symbol, "margin_mode", c.margin_mode))
+
+    def _validate_SetLeverage(self, c: cmd.SetLeverage) -> None:
+        account = self.account(c.account_id)
+        state = self.market(c.symbol)
+        leverage = to_decimal(c.leverage, "leverage")
+        if leverage < 1:
+            raise ValidationError("leverage", f"must be at least 1, got {leverage}")
+        exposure = sum((abs(p.size) for p in account.positions.values() if p.symbol == c.symbol), ZERO)
+        price = self._mark_or_none(c.symbol) or ZERO
+        pending = sum(
+            (o.remaining * (o.price or price) for o in self.orders.values()
+             if o.account_id == c.account_id and o.symbol == c.symbol and not o.reduce_only),
+            ZERO,
+        )
+        notional = exposure * price + pending
+        tier = state.instrument.tiers.tier_for_notional_clamped(notional)
+        if leverage > tier.max_leverage:
+            raise ValidationError(
+                "leverage", f"{leverage}× exceeds the maximum {tier.max_leverage}× of {c.symbol} tier {tier.tier} "
+                f"for the position and orders' notional {notional}",
+            )
+
+    def _apply_SetLeverage(self, c: cmd.SetLeverage) -> None:
+        account = self.accounts[c.account_id]
+        account.market(c.symbol).leverage = c.leverage
+        for pos in account.positions.values():
+            if pos.symbol == c.symbol:
+                pos.leverage = c.leverage
+        self._events.append(ev.SettingChanged(c.account_id, c.symbol, "leverage", str(c.leverage)))
+
+    def _validate_SetAutoAddMargin(self, c: cmd.SetAutoAddMargin) -> None:
+        self.account(c.account_id)
+        self.market(c.symbol)
+        if not isinstance(c.enabled, bool):
+            raise ValidationError("enabled", "expected true or false")
+
+    def _apply_SetAutoAddMargin(self, c: cmd.SetAutoAddMargin) -> None:
+        self.accounts[c.account_id].market(c.symbol).auto_add_margin = c.enabled
+        self._events.append(ev.SettingChanged(c.account_id, c.symbol, "auto_add_margin", str(c.enabled).lower()))
+
+    def _validate_AdjustIsolatedMargin(self, c: cmd.AdjustIsolatedMargin) -> None:
+        account = self.account(c.account_id)
+        state = self.market(c.symbol)
+        amount = to_decimal(c.amount, "amount")
+        if amount == 0:
+            raise ValidationError("amount", "must not be zero")
+        slot = account.slot_for(c.position_side)
+        position = account.position(c.symbol, slot)
+        if position is None or position.size == 0 or position.margin_mode is not MarginMode.ISOLATED:
+            raise ValidationError("symbol", f"no open isolated {c.symbol} position")
+        if amount > 0:
+            if account.blocked:
+                raise ValidationError("account_id", "account is in debt")
+            if Fraction(amount) > self.available_balance(account):
+                raise ValidationError("amount", f"{amount} exceeds the available balance {_show(self.available_balance(account))}")
+            if Fraction(amount) > Fraction(self.ledger.balance(account.wallet, state.instrument.settle)) + sum(
+                (p.cost for p in account.open_positions() if p.margin_mode is MarginMode.CROSS), Fraction(0)
+            ):
+                raise ValidationError("amount", f"{amount} exceeds the wallet's {state.instrument.settle} balance")
+        else:
+            mark = self.mark(c.symbol)
+            remaining = self.isolated_equity(position) + Fraction(amount)
+            needed = self.position_initial_margin(position, mark)
+            if remaining < needed:
+                raise ValidationError(
+                    "amount", f"removing {-amount} would leave {_show(remaining)} below the initial margin {_show(needed)}"
+                )
+
+    def _apply_AdjustIsolatedMargin(self, c: cmd.AdjustIsolatedMargin) -> None:
+        account = self.accounts[c.account_id]
+        slot = account.slot_for(c.position_side)
+        position = account.positions[(c.symbol, slot)]
+        settle = self.markets[c.symbol].instrument.settle
+        self.ledger.move(account.wallet, position.margin_account, settle, c.amount, "isolated margin adjustment")
+        self._events.append(ev.MarginMoved(c.account_id, c.symbol, slot, c.amount, "user"))
+
+    # ================================================================================== orders
+
+    def _order_request(self, c: cmd.PlaceOrder, order_id: int) -> OrderRequest:
+        return OrderRequest(
+            order_id=order_id,
+            account_id=str(c.account_id),
+            side=BookSide(c.side),
+            quantity=c.quantity,
+            order_type=OrderType(c.order_type),
+            price=c.price,
+            time_in_force=TimeInForce(c.time_in_force) if c.time_in_force else None,
+            self_trade_prevention=SelfTradePrevention(c.self_trade_prevention),
+            reduce_only=c.reduce_only,
+            trigger_price=c.trigger_price,
+            trigger_reference=TriggerReference(c.trigger_reference),
+            callback_distance=c.callback_distance,
+            callback_rate=c.callback_rate,
+            activation_price=c.activation_price,
+        )
+
+    def _closable(self, account: Account, symbol: str, slot: str, side: str) -> Decimal:
+        """How much of an order on ``side`` would reduce the position in ``slot`` (not open new exposure)."""
+        position = account.position(symbol, slot)
+        if position is None or position.size == 0:
+            return ZERO
+        reduces = (position.size > 0 and side == "sell") or (position.size < 0 and side == "buy")
+        return abs(position.size) if reduces else ZERO
+
+    def _validate_PlaceOrder(self, c: cmd.PlaceOrder) -> None:
+        account = self.account(c.account_id)
+        state = self.market(c.symbol)
+        inst = state.instrument
+        _choice(c.side, ("buy", "sell"), "side")
+        _choice(c.order_type, tuple(t.value for t in OrderType), "order_type")
+        _choice(c.self_trade_prevention, tuple(s.value for s in SelfTradePrevention), "self_trade_prevention")
+        _choice(c.trigger_reference, tuple(r.value for r in TriggerReference), "trigger_reference")
+        if c.time_in_force is not None:
+            _choice(c.time_in_force, tuple(t.value for t in TimeInForce), "time_in_force")
+        quantity = to_decimal(c.quantity, "quantity", positive=True)
+        if not is_multiple_of(quantity, inst.lot_size):
+            raise ValidationError("quantity", f"{quantity} is not a multiple of the lot size {inst.lot_size}")
+        if quantity < inst.min_size:
+            raise ValidationError("quantity", f"{quantity} is below the minimum size {inst.min_size}")
+        order_type = OrderType(c.order_type)
+        for name in ("price", "trigger_price", "activation_price"):
+            value = getattr(c, name)
+            if value is not None:
+                value = to_decimal(value, name, positive=True)
+                if not is_multiple_of(value, inst.tick_size):
+                    raise ValidationError(name, f"{value} is not on the tick size {inst.tick_size}")
+        if order_type.is_limit and c.price is None:
+            raise ValidationError("price", f"required for a {c.order_type} order")
+        if not order_type.is_limit and c.price is not None:
+            raise ValidationError("price", f"a {c.order_type} order takes no price")
+        slot = account.slot_for(c.position_side)
+        if account.position_mode is PositionMode.HEDGE:
+            opening = (slot == LONG and c.side == "buy") or (slot == SHORT and c.side == "sell")
+            if not opening and c.quantity > self._closable(account, c.symbol, slot, c.side):
+                raise ValidationError("quantity", f"closes more than the {slot} position holds")
+        closable = self._closable(account, c.symbol, slot, c.side)
+        if c.reduce_only and closable == 0:
+            raise ValidationError("reduce_only", "the order would increase the position (no position to reduce)")
+        if account.blocked and not c.reduce_only and quantity > closable:
+            raise ValidationError("account_id", f"account {c.account_id} is in debt: only reducing orders")
+        # initial margin on entry, open orders included (opening quantity only)
+        opening_qty = ZERO if c.reduce_only else max(ZERO, quantity - closable)
+        if opening_qty > 0:
+            mark = self._mark_or_none(c.symbol)
+            if c.price is not None:
+                price = Fraction(c.price)
+            elif mark is not None:
+                band = Fraction(self.config.market_order_band)
+                price = Fraction(mark) * (1 + band if c.side == "buy" else 1 - band)
+            else:
+                raise ValidationError("order_type", f"{c.symbol} has no mark price yet: use a limit order")
+            settings = account.market(c.symbol) if c.symbol in account.settings else MarketSettings(
+                leverage=self.config.default_leverage)
+            # leverage bounded by the tier of the resulting notional
+            current = sum((abs(p.size) for p in account.positions.values() if p.symbol == c.symbol), ZERO)
+            notional = (Fraction(current) + Fraction(opening_qty)) * price
+            tier = inst.tiers.tier_for_notional_clamped(notional)
+            if settings.leverage > tier.max_leverage:
+                raise ValidationError(
+                    "quantity", f"the resulting notional {_show(notional)} is in tier {tier.tier} whose maximum "
+                    f"leverage {tier.max_leverage}× is below the account's {settings.leverage}×: lower the leverage",
+                )
+            required = Fraction(opening_qty) * price / Fraction(settings.leverage)
+            required += Fraction(opening_qty) * price * max(Fraction(inst.taker_fee), Fraction(0))
+            available = self.available_balance(account)
+            if required > available:
+                raise ValidationError(
+                    "quantity", f"initial margin {_show(required)} exceeds the available balance {_show(available)}"
+                )
+
+    def _apply_PlaceOrder(self, c: cmd.PlaceOrder) -> None:
+        account = self.accounts[c.account_id]
+        if c.symbol not in account.settings:
+            account.settings[c.symbol] = MarketSettings(leverage=self.config.default_leverage)
+        order_id = self.next_order_id
+        self.next_order_id += 1
+        slot = account.slot_for(c.position_side)
+        order_type = OrderType(c.order_type)
+        meta = OrderMeta(order_id, c.account_id, c.symbol, slot, c.side, c.price, c.quantity, c.reduce_only,
+                         c.order_type, triggered=not order_type.is_conditional)
+        self.orders[order_id] = meta
+        self._events.append(ev.OrderAccepted(order_id, c.account_id, c.symbol, c.side, c.quantity, c.price, c.order_type))
+        max_quantity = self._closable(account, c.symbol, slot, c.side) if c.reduce_only else None
+        result = self.markets[c.symbol].book.submit(self._order_request(c, order_id), max_quantity=max_quantity)
+        self._process_book_events(c.symbol, result.events)
+
+    def _validate_CancelOrder(self, c: cmd.CancelOrder) -> None:
+        self.account(c.account_id)
+        self.market(c.symbol)
+        meta = self.orders.get(c.order_id)
+        if meta is None or meta.account_id != c.account_id or meta.symbol != c.symbol:
+            raise ValidationError("order_id", f"no open order {c.order_id} of account {c.account_id} in {c.symbol}")
+
+    def _apply_CancelOrder(self, c: cmd.CancelOrder) -> None:
+        result = self.markets[c.symbol].book.cancel(c.order_id)
+        self._process_book_events(c.symbol, result.events)
+
+    def _validate_AmendOrder(self, c: cmd.AmendOrder) -> None:
+        self._validate_CancelOrder(cmd.CancelOrder(c.account_id, c.symbol, c.order_id))
+        meta = self.orders[c.order_id]
+        inst = self.markets[c.symbol].instrument
+        if c.price is None and c.quantity is None:
+            raise ValidationError("price", "give a new price and/or quantity")
+        if c.price is not None:
+            price = to_decimal(c.price, "price", positive=True)
+            if not is_multiple_of(price, inst.tick_size):
+                raise ValidationError("price", f"{price} is not on the tick size {inst.tick_size}")
+            if meta.price is None:
+                raise ValidationError("price", "this order has no limit price to amend")
+        if c.quantity is not None:
+            qty = to_decimal(c.quantity, "quantity", positive=True)
+            if not is_multiple_of(qty, inst.lot_size) or qty < inst.min_size:
+                raise ValidationError("quantity", f"{qty} is off the lot {inst.lot_size} or below the minimum size")
+        account = self.accounts[c.account_id]
+        new_qty = c.quantity if c.quantity is not None else meta.remaining
+        new_price = c.price if c.price is not None else meta.price
+        if not meta.reduce_only and (new_qty > meta.remaining or (new_price or 0) > (meta.price or 0)):
+            extra = Fraction(new_qty) * Fraction(new_price or 0) - Fraction(meta.remaining) * Fraction(meta.price or 0)
+            leverage = account.market(c.symbol).leverage
+            if extra > 0 and extra / Fraction(leverage) > self.available_balance(account):
+                raise ValidationError("quantity", "the amended order's initial margin exceeds the available balance")
+
+    def _apply_AmendOrder(self, c: cmd.AmendOrder) -> None:
+        meta = self.orders[c.order_id]
+        result = self.markets[c.symbol].book.amend(c.order_id, price=c.price, quantity=c.quantity)
+        if c.price is not None:
+            meta.price = c.price
+        if c.quantity is not None:
+            meta.remaining = c.quantity
+        self._process_book_events(c.symbol, result.events)
+
+    # ================================================================================== fills
+
+    def _process_book_events(self, symbol: str, events: Sequence[Any]) -> None:
+        for event in events:
+            if isinstance(event, Fill):
+                self._settle_fill(symbol, event)
+            elif isinstance(event, Cancellation):
+                meta = self.orders.get(event.order_id)
+                if meta is not None:
+                    meta.remaining -= event.quantity
+                    if meta.remaining <= 0:
+                        del self.orders[event.order_id]
+                self._events.append(ev.OrderCancelled(event.order_id, int(event.account_id), symbol,
+                                                      event.quantity, event.reason.value))
+            elif isinstance(event, StopTriggered):
+                meta = self.orders.get(event.order_id)
+                if meta is not None:
+                    meta.triggered = True
+                self._events.append(ev.OrderTriggered(event.order_id, int(event.account_id), symbol,
+                                                      event.reference.value, event.price))
+
+    def _position_for(self, account: Account, symbol: str, slot: str) -> Position:
+        position = account.positions.get((symbol, slot))
+        if position is None:
+            settings = account.market(symbol)
+            position = Position(account.account_id, symbol, slot, settings.margin_mode, settings.leverage)
+            account.positions[(symbol, slot)] = position
+        elif position.size == 0:  # a flat slot takes the current settings
+            settings = account.market(symbol)
+            position.margin_mode, position.leverage = settings.margin_mode, settings.leverage
+        return position
+
+    def _settle_fill(self, symbol: str, fill: Fill) -> None:
+        state = self.markets[symbol]
+        inst = state.instrument
+        settle = inst.settle
+        price, qty = fill.price, fill.quantity
+        notional = price * qty
+        taker = self.orders[fill.taker_order_id]
+        maker = self.orders[fill.maker_order_id]
+        fees: list[Decimal] = []
+        margin_accounts: dict[str, str] = {}
+        closed_isolated: list[tuple[Account, Position]] = []
+        for meta, rate in ((taker, inst.taker_fee), (maker, inst.maker_fee)):
+            account = self.accounts[meta.account_id]
+            position = self._position_for(account, symbol, meta.slot)
+            margin_account = position.margin_account
+            was_open = position.size
+            opening = qty - position.apply_fill(qty if meta.side == "buy" else -qty, price)
+            if position.margin_mode is MarginMode.ISOLATED and opening > 0:
+                margin = round_to_step(Fraction(opening) * Fraction(price) / Fraction(position.leverage),
+                                       self.config.balance_precision, Rounding.CEILING)
+                self.ledger.transfer(account.wallet, margin_account, settle, margin, "isolated margin on open")
+                self._events.append(ev.MarginMoved(account.account_id, symbol, meta.slot, margin, "open"))
+            fee = notional * rate
+            self.ledger.move(margin_account, FEES, settle, fee, "trading fee")
+            fees.append(fee)
+            margin_accounts[meta.side] = margin_account
+            meta.remaining -= qty
+            self._events.append(ev.PositionChanged(account.account_id, symbol, meta.slot, position.size,
+                                                   position.entry_price))
+            if position.margin_mode is MarginMode.ISOLATED and position.size == 0 and was_open != 0:
+                closed_isolated.append((account, position))
+        buyer, seller = margin_accounts["buy"], margin_accounts["sell"]
+        if buyer != seller:  # the buyer pays q·P to the seller: value conserved by construction
+            self.ledger.transfer(buyer, seller, settle, notional, "trade")
+        for account, position in closed_isolated:
+            rest = self.ledger.balance(position.margin_account, settle)
+            self.ledger.move(position.margin_account, account.wallet, settle, rest, "isolated position closed")
+            self._events.append(ev.MarginMoved(account.account_id, symbol, position.slot, -rest, "close"))
+        for meta in (taker, maker):
+            if meta.remaining <= 0:
+                self.orders.pop(meta.order_id, None)
+        state.last_price = price
+        self._events.append(ev.Trade(symbol, fill.sequence, price, qty, taker.order_id, maker.order_id,
+                                     taker.account_id, maker.account_id, taker.side, fees[0], fees[1]))
+
+    # ================================================================================== prices & funding
+
+    def _validate_SetMarkPrice(self, c: cmd.SetMarkPrice) -> None:
+        state = self.market(c.symbol)
+        to_decimal(c.mark_price, "mark_price", positive=True)
+        if c.index_price is not None:
+            to_decimal(c.index_price, "index_price", positive=True)
+        self._check_time(state, c.timestamp_ms)
+
+    def _apply_SetMarkPrice(self, c: cmd.SetMarkPrice) -> None:
+        self._set_mark(c.symbol, c.mark_price, c.index_price if c.index_price is not None else c.mark_price,
+                       c.timestamp_ms)
+
+    def _set_mark(self, symbol: str, mark: Decimal, index: Decimal, timestamp_ms: int) -> None:
+        state = self.markets[symbol]
+        state.mark_price, state.index_price, state.timestamp_ms = mark, index, timestamp_ms
+        self._events.append(ev.MarkPriceUpdated(symbol, mark, index, timestamp_ms))
+        result = state.book.update_mark_price(mark)
+        self._process_book_events(symbol, result.events)
+
+    def _validate_SettleFunding(self, c: cmd.SettleFunding) -> None:
+        state = self.market(c.symbol)
+        if c.rate is not None:
+            rate = to_decimal(c.rate, "rate")
+            inst = state.instrument
+            if not (inst.funding_rate_floor <= rate <= inst.funding_rate_cap):
+                raise ValidationError("rate", f"{rate} is outside [{inst.funding_rate_floor}, {inst.funding_rate_cap}]")
+        elif not len(state.premiums):
+            raise ValidationError("rate", "no premium samples yet: give a rate")
+        if state.mark_price is None:
+            raise ValidationError("symbol", f"{c.symbol} has no mark price yet")
+        self._check_time(state, c.timestamp_ms)
+
+    def _apply_SettleFunding(self, c: cmd.SettleFunding) -> None:
+        state = self.markets[c.symbol]
+        if c.rate is not None:
+            rate = c.rate
+            state.premiums.reset()
+        else:
+            rate = state.premiums.close_interval(state.funding_rule).value
+        mark = state.mark_price
+        assert mark is not None
+        settle = state.instrument.settle
+        pool = f"funding/{c.symbol}"
+        payments = 0
+        for account in self.accounts.values():
+            for position in account.positions.values():
+                if position.symbol != c.symbol or position.size == 0:
+                    continue
+                credit = funding_payment(int(position.side), abs(position.size), mark, rate)  # longs pay if F > 0
+                self.ledger.move(pool, position.margin_account, settle, credit, "funding")
+                payments += 1
+                self._events.append(ev.FundingPaid(account.account_id, c.symbol, position.slot, credit, rate, mark))
+        leftover = self.ledger.balance(pool, settle)
+        assert leftover == 0, f"funding pool {pool} not flat: {leftover} (open interest unbalanced)"
+        state.current_rate = rate
+        state.timestamp_ms = c.timestamp_ms
+        state.funding_history.append((c.timestamp_ms, rate, mark))
+        self._events.append(ev.FundingSettled(c.symbol, rate, mark, c.timestamp_ms, payments))
+
+    def _validate_IndexQuotes(self, c: cmd.IndexQuotes) -> None:
+        state = self.market(c.symbol)
+        self._check_time(state, c.timestamp_ms)
+        if not (len(c.sources) == len(c.prices) == len(c.weights)) or not c.sources:
+            raise ValidationError("sources", "sources, prices and weights must be non-empty lists of one length")
+        state.index_calculator.compute(self._quotes(c), c.timestamp_ms)
+        if self.config.mark_method == "median3" and state.last_price is None:
+            raise ValidationError("symbol", f"{c.symbol}: the median3 mark needs a last trade price first")
+
+    def _quotes(self, c: cmd.IndexQuotes) -> list[SourceQuote]:
+        return [
+            SourceQuote(src, to_decimal(p, f"prices[{i}]", positive=True), to_decimal(w, f"weights[{i}]", non_negative=True),
+                        c.timestamp_ms)
+            for i, (src, p, w) in enumerate(zip(c.sources, c.prices, c.weights))
+        ]
+
+    def _apply_IndexQuotes(self, c: cmd.IndexQuotes) -> None:
+        state = self.markets[c.symbol]
+        index = state.index_calculator.compute(self._quotes(c), c.timestamp_ms).value
+        bid, ask = state.book.best_bid(), state.book.best_ask()
+        if bid is not None and ask is not None:
+            state.mark_engine.observe_book(bid, ask, index)
+        mark = state.mark_engine.mark(c.timestamp_ms, index, state.current_rate, state.last_price).value
+        self._set_mark(c.symbol, mark, index, c.timestamp_ms)
+
+    def _validate_SampleFunding(self, c: cmd.SampleFunding) -> None:
+        state = self.market(c.symbol)
+        self._check_time(state, c.timestamp_ms)
+        if state.index_price is None:
+            raise ValidationError("symbol", f"{c.symbol} has no index price yet")
+
+    def _apply_SampleFunding(self, c: cmd.SampleFunding) -> None:
+        state = self.markets[c.symbol]
+        depth = state.book.depth(None)
+        impact = impact_prices(
+            [(lv.price, lv.quantity) for lv in depth.bids], [(lv.price, lv.quantity) for lv in depth.asks],
+            impact_margin_notional_for(state.instrument),
+        )
+        premium = None
+        if impact.complete:  # a book too thin to fill the impact notional gives no sample
+            premium = state.premiums.add_prices(impact.bid, impact.ask, state.index_price)
+        state.timestamp_ms = c.timestamp_ms
+        self._events.append(ev.FundingSampled(c.symbol, premium, c.timestamp_ms))
+
+    def _check_time(self, state: MarketState, timestamp_ms: object) -> None:
+        if isinstance(timestamp_ms, bool) or not isinstance(timestamp_ms, int) or timestamp_ms < 0:
+            raise ValidationError("timestamp_ms", f"expected a non-negative integer (ms since the epoch), got {timestamp_ms!r}")
+        if timestamp_ms < state.timestamp_ms:
+            raise ValidationError("timestamp_ms", f"{timestamp_ms} is before the market's time {state.timestamp_ms}")
+
+    # ================================================================================== state
+
+    def snapshot_state(self) -> dict[str, Any]:
+        """Canonical plain-data view of the whole state (what :meth:`state_hash` hashes)."""
+        return {
+            "sequence": self.sequence,
+            "next_account_id": self.next_account_id,
+            "next_order_id": self.next_order_id,
+            "ledger": self.ledger.snapshot(),
+            "accounts": {str(i): a.snapshot() for i, a in sorted(self.accounts.items())},
+            "orders": [
+                [m.order_id, m.account_id, m.symbol, m.slot, m.side, str(m.price), str(m.remaining), m.reduce_only,
+                 m.order_type, m.triggered]
+                for _, m in sorted(self.orders.items())
+            ],
+            "markets": {
+                s: {
+                    "mark": str(m.mark_price), "index": str(m.index_price), "last": str(m.last_price),
+                    "time": m.timestamp_ms, "rate": str(m.current_rate),
+                    "samples": [str(x) for x in m.premiums.samples],
+                    "basis": [str(x) for x in m.mark_engine.basis_samples],
+                    "funding": [[t, str(r), str(p)] for t, r, p in m.funding_history],
+                    "book": m.book.snapshot(),
+                }
+                for s, m in sorted(self.markets.items())
+            },
+        }
+
+    def state_hash(self) -> str:
+        text = json.dumps(self.snapshot_state(), sort_keys=True, separators=(",", ":"), default=str)
+        return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _position_mode(value: object) -> PositionMode:
+    try:
+        return PositionMode(value)
+    except ValueError:
+        raise ValidationError("position_mode", f"must be 'one_way' or 'hedge', got {value!r}") from None
+
+
+def _choice(value: object, allowed: tuple[str, ...], field: str) -> None:
+    if value not in allowed:
+        raise ValidationError(field, f"must be one of {', '.join(allowed)}; got {value!r}")
+
+
+def _show(x: Fraction | Decimal) -> str:
+    """A figure for an error message (8 decimals)."""
+    return format_decimal(round_to_step(x, Decimal("0.00000001"), Rounding.HALF_EVEN))
+
+
+# ====================================================================================== persistence
+
+
+def _engine_state(engine: Engine) -> dict[str, Any]:
+    return {k: v for k, v in engine.__dict__.items() if k not in ("journal", "_events")}
+
+
+def take_snapshot(engine: Engine) -> None:
+    """Store the engine's state in its journal at the current sequence."""
+    if engine.journal is None:
+        raise ValidationError("journal", "the engine has no journal")
+    engine.journal.save_snapshot(engine.sequence, _engine_state(engine), engine.state_hash())
+
+
+def recover(config: EngineConfig, journal: Any, *, use_snapshot: bool = True) -> Engine:
+    """Rebuild an engine from its journal: latest snapshot (if any and wanted) + the commands after it."""
+    engine = Engine(config, journal=None)
+    after = 0
+    snapshot = journal.latest_snapshot() if use_snapshot else None
+    if snapshot is not None:
+        after, state, expected_hash = snapshot
+        engine.__dict__.update(state)
+        if engine.state_hash() != expected_hash:
+            raise ValidationError("snapshot", f"snapshot at {after} does not match its recorded state hash")
+    engine.replay(command for _, command in journal.commands(after))
+    engine.journal = journal
+    return engine

@@ -1,0 +1,136 @@
+"""Engine events: what applying a command did.  Plain frozen values, in the order they happened."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from decimal import Decimal
+from fractions import Fraction
+from typing import Any
+
+
+@dataclass(frozen=True)
+class AccountCreated:
+    account_id: int
+
+
+@dataclass(frozen=True)
+class BalanceChanged:
+    account_id: int
+    asset: str
+    amount: Decimal  # signed: + deposit, − withdrawal
+    reason: str
+
+
+@dataclass(frozen=True)
+class SettingChanged:
+    account_id: int
+    symbol: str | None
+    setting: str
+    value: str
+
+
+@dataclass(frozen=True)
+class OrderAccepted:
+    order_id: int
+    account_id: int
+    symbol: str
+    side: str
+    quantity: Decimal
+    price: Decimal | None
+    order_type: str
+
+
+@dataclass(frozen=True)
+class OrderCancelled:
+    order_id: int
+    account_id: int
+    symbol: str
+    quantity: Decimal
+    reason: str
+
+
+@dataclass(frozen=True)
+class OrderTriggered:
+    order_id: int
+    account_id: int
+    symbol: str
+    reference: str
+    price: Decimal
+
+
+@dataclass(frozen=True)
+class Trade:
+    symbol: str
+    sequence: int
+    price: Decimal
+    quantity: Decimal
+    taker_order_id: int
+    maker_order_id: int
+    taker_account_id: int
+    maker_account_id: int
+    taker_side: str
+    taker_fee: Decimal
+    maker_fee: Decimal
+
+
+@dataclass(frozen=True)
+class PositionChanged:
+    account_id: int
+    symbol: str
+    slot: str
+    size: Decimal
+    entry_price: Fraction
+
+
+@dataclass(frozen=True)
+class MarginMoved:
+    account_id: int
+    symbol: str
+    slot: str
+    amount: Decimal  # + into the isolated position, − back to the wallet
+    reason: str
+
+
+@dataclass(frozen=True)
+class MarkPriceUpdated:
+    symbol: str
+    mark_price: Decimal
+    index_price: Decimal
+    timestamp_ms: int
+
+
+@dataclass(frozen=True)
+class FundingSampled:
+    symbol: str
+    premium: Fraction | None  # None: the book could not fill the impact notional on a side
+    timestamp_ms: int
+
+
+@dataclass(frozen=True)
+class FundingPaid:
+    account_id: int
+    symbol: str
+    slot: str
+    amount: Decimal  # signed: + received, − paid
+    rate: Decimal
+    mark_price: Decimal
+
+
+@dataclass(frozen=True)
+class FundingSettled:
+    symbol: str
+    rate: Decimal
+    mark_price: Decimal
+    timestamp_ms: int
+    payments: int
+
+
+def event_to_dict(event: Any) -> dict[str, Any]:
+    """A JSON-able view of an event (numbers as decimal strings)."""
+    from perprisk.money import format_decimal
+
+    out: dict[str, Any] = {"event": type(event).__name__}
+    for f in fields(event):
+        value = getattr(event, f.name)
+        out[f.name] = format_decimal(value) if isinstance(value, (Decimal, Fraction)) else value
+    return out
