@@ -188,7 +188,8 @@ def _is_ccxt_shape(doc: object) -> bool:
         isinstance(doc, Mapping)
         and bool(doc)
         and all(isinstance(v, list) for v in doc.values())
-        and all(isinstance(t, Mapping) and "minNotional" in t for v in doc.values() for t in v)
+        and all(isinstance(t, Mapping) and ("minNotional" in t or "maintenanceMarginRate" in t)
+                for v in doc.values() for t in v)
     )
 
 
@@ -196,7 +197,8 @@ def _specs_from_ccxt(symbol: str, rows: list) -> list[TierSpec]:
     specs = []
     for i, row in enumerate(rows, start=1):
         for key in ("minNotional", "maxNotional", "maintenanceMarginRate", "maxLeverage"):
-            if key not in row or row[key] is None:
+            last_cap = key == "maxNotional" and i == len(rows) and row.get(key, 0) is None  # unbounded last tier
+            if (key not in row or row[key] is None) and not last_cap:
                 raise ValidationError(f"{symbol}.tiers[{i}].{key}", "missing in the ccxt leverage-tier row")
         info = row.get("info") or {}
         cum = info.get("cum")
@@ -250,6 +252,8 @@ def parse_tier_document(doc: object, source: str = "<tiers>") -> dict[str, TierT
             if not isinstance(market, Mapping) or "symbol" not in market or "tiers" not in market:
                 raise ValidationError(f"markets[{j}]", f"{source}: each market needs 'symbol' and 'tiers'")
             symbol = str(market["symbol"])
+            if not isinstance(market["tiers"], list) or not market["tiers"]:
+                raise ValidationError(f"markets[{j}].tiers", f"{source}: {symbol}: expected a non-empty list of tiers")
             tables[symbol] = _build(symbol, _specs_from_simple(symbol, list(market["tiers"])))
         return tables
     raise ValidationError(
@@ -271,6 +275,8 @@ def load_tier_tables(path: str | Path) -> dict[str, TierTable]:
         text = p.read_text(encoding="utf-8")
     except OSError as err:
         raise ValidationError("tiers_file", f"cannot read {p}: {err.strerror or err}") from None
+    except UnicodeDecodeError:
+        raise ValidationError("tiers_file", f"{p}: not a UTF-8 text file") from None
     try:
         if p.suffix.lower() == ".toml":
             doc = tomllib.loads(text, parse_float=Decimal)

@@ -169,7 +169,9 @@ def fraction_to_decimal(
         fives += 1
     if den == 1:
         scale = max(twos, fives)
-        return Decimal(x.numerator * 10**scale // x.denominator).scaleb(-scale)
+        scaled = x.numerator * 10**scale // x.denominator  # exact: the denominator divides 10**scale
+        digits = tuple(int(ch) for ch in str(abs(scaled)))
+        return Decimal((1 if scaled < 0 else 0, digits, -scale))
     ctx = decimal.Context(prec=digits, rounding=rounding.decimal_mode, Emin=-999_999, Emax=999_999)
     return ctx.divide(Decimal(x.numerator), Decimal(x.denominator))
 
@@ -179,6 +181,9 @@ def format_decimal(x: Number) -> str:
     d = fraction_to_decimal(x) if not isinstance(x, Decimal) else x
     if d == 0:
         return "0"
-    d = d.normalize(MONEY_CONTEXT)
-    text = format(d, "f")
-    return text
+    sign, digits, exponent = d.as_tuple()
+    digits_list = list(digits)
+    while exponent < 0 and len(digits_list) > 1 and digits_list[-1] == 0:  # strip trailing zeros, exactly
+        digits_list.pop()
+        exponent += 1
+    return format(Decimal((sign, tuple(digits_list), exponent)), "f")

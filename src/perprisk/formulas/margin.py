@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fractions import Fraction
 
+from perprisk.errors import ValidationError
 from perprisk.instrument import RiskTier, TierTable
 from perprisk.money import Number
 
@@ -52,4 +53,6 @@ def distance_pct(mark_price: Number, liquidation_price: Number | None) -> Fracti
     if liquidation_price is None:
         return None
     mark = Fraction(mark_price)
+    if mark <= 0:
+        raise ValidationError("mark_price", f"must be greater than zero, got {mark_price}")
     return abs(mark - Fraction(liquidation_price)) / mark * 100

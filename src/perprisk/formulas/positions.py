@@ -60,6 +60,14 @@ class PositionLeg:
     tiers: TierTable
     leverage: Decimal | None = None
 
+    def __post_init__(self) -> None:
+        if not self.size > 0:
+            raise ValidationError("size", f"{self.symbol}: must be greater than zero, got {self.size}")
+        if not self.entry_price > 0:
+            raise ValidationError("entry_price", f"{self.symbol}: must be greater than zero, got {self.entry_price}")
+        if not self.mark_price > 0:
+            raise ValidationError("mark_price", f"{self.symbol}: must be greater than zero, got {self.mark_price}")
+
     @property
     def sign(self) -> int:
         return int(self.side)
