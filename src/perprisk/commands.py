@@ -37,6 +37,15 @@ class Withdraw:
 
 
 @dataclass(frozen=True)
+class DepositInsuranceFund:
+    """Seed or top up the insurance fund (of one market when funds are per market)."""
+
+    asset: str
+    amount: Decimal
+    symbol: Optional[str] = None
+
+
+@dataclass(frozen=True)
 class SetPositionMode:
     account_id: int
     position_mode: str  # one_way | hedge
@@ -148,7 +157,7 @@ class SettleFunding:
 
 
 Command = Union[
-    CreateAccount, Deposit, Withdraw, SetPositionMode, SetMarginMode, SetLeverage, SetAutoAddMargin,
+    CreateAccount, Deposit, Withdraw, DepositInsuranceFund, SetPositionMode, SetMarginMode, SetLeverage, SetAutoAddMargin,
     AdjustIsolatedMargin, PlaceOrder, CancelOrder, AmendOrder, SetMarkPrice, IndexQuotes, SampleFunding,
     SettleFunding,
 ]

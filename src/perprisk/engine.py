@@ -47,7 +47,10 @@ from perprisk.market import (
     impact_margin_notional_for,
     impact_prices,
 )
-from perprisk.ledger import EXTERNAL, FEES, Ledger, isolated_account, trader_account
+from perprisk.ledger import EXTERNAL, FEES, LIQUIDATION_ENGINE_ID, Ledger, trader_account
+from perprisk.risk.insurance import InsuranceFund
+from perprisk.risk.liquidation import Liquidator
+from perprisk.risk.policies import get_policy
 from perprisk.money import ZERO, Rounding, format_decimal, is_multiple_of, round_to_step, to_decimal
 
 GENERIC = FAMILIES["generic"]
@@ -91,6 +94,14 @@ class EngineConfig:
     index_stale_after_ms: int = 10_000
     #: Premium averaging for funding: ``simple`` or ``linear`` (Binance's 1..n weights).
     premium_averaging: str = "simple"
+    #: Negative-balance policy (SPEC §2.2): insurance_fund | negative_balance_protection | debt | socialized_loss.
+    policy: str = "insurance_fund"
+    #: The liquidation engine disposes with IOC orders no worse than mark × (1 ∓ band).
+    disposal_band: Decimal = Decimal("0.05")
+    #: One insurance fund per market instead of one per settlement currency.
+    insurance_per_market: bool = False
+    #: At most this many margin units liquidated per risk pass (None: no limit) — platform capacity.
+    liquidation_capacity: int | None = None
 
 
 @dataclass
@@ -153,8 +164,11 @@ class Engine:
             m.symbol: MarketState.create(m, factory(m), config) for m in config.markets
         }
         self.collateral = {c.asset: c for c in config.collateral}
-        self.accounts: dict[int, Account] = {}
+        self.accounts: dict[int, Account] = {LIQUIDATION_ENGINE_ID: Account(LIQUIDATION_ENGINE_ID)}
         self.orders: dict[int, OrderMeta] = {}
+        self.policy = get_policy(config.policy)
+        self.insurance = InsuranceFund(self.ledger, config.insurance_per_market)
+        self.liquidator = Liquidator(self)
         self.next_account_id = 1
         self.next_order_id = 1
         self.sequence = 0  # commands applied
@@ -193,7 +207,7 @@ class Engine:
     def account(self, account_id: int, field: str = "account_id") -> Account:
         if isinstance(account_id, bool) or not isinstance(account_id, int):
             raise ValidationError(field, f"expected an integer account id, got {account_id!r}")
-        acct = self.accounts.get(account_id)
+        acct = self.accounts.get(account_id) if account_id != LIQUIDATION_ENGINE_ID else None
         if acct is None:
             raise ValidationError(field, f"no account {account_id}")
         return acct
@@ -379,6 +393,25 @@ class Engine:
     def _apply_Deposit(self, c: cmd.Deposit) -> None:
         self.ledger.transfer(EXTERNAL, trader_account(c.account_id), c.asset, c.amount, "deposit")
         self._events.append(ev.BalanceChanged(c.account_id, c.asset, c.amount, "deposit"))
+        account = self.accounts[c.account_id]
+        if account.blocked and self.collateral_value(account.wallet) >= 0:
+            account.blocked = False  # the debt is repaid
+            self._events.append(ev.SettingChanged(c.account_id, None, "blocked", "false"))
+
+    def _validate_DepositInsuranceFund(self, c: cmd.DepositInsuranceFund) -> None:
+        self._asset(c.asset)
+        to_decimal(c.amount, "amount", positive=True)
+        if c.symbol is not None:
+            self.market(c.symbol)
+
+    def _apply_DepositInsuranceFund(self, c: cmd.DepositInsuranceFund) -> None:
+        symbol = c.symbol
+        self.insurance.receive(EXTERNAL, c.asset, c.amount, symbol, self._now(symbol), "fund deposit")
+
+    def _now(self, symbol: str | None) -> int:
+        if symbol is not None:
+            return self.markets[symbol].timestamp_ms
+        return max((m.timestamp_ms for m in self.markets.values()), default=0)
 
     def _validate_Withdraw(self, c: cmd.Withdraw) -> None:
         account = self.account(c.account_id)
@@ -573,6 +606,9 @@ class Engine:
             raise ValidationError("reduce_only", "the order would increase the position (no position to reduce)")
         if account.blocked and not c.reduce_only and quantity > closable:
             raise ValidationError("account_id", f"account {c.account_id} is in debt: only reducing orders")
+        # everything the book itself checks (grid, trigger not already crossed, ...), without side effects
+        state.book.check(self._order_request(c, self.next_order_id),
+                         max_quantity=closable if c.reduce_only else None)
         # initial margin on entry, open orders included (opening quantity only)
         opening_qty = ZERO if c.reduce_only else max(ZERO, quantity - closable)
         if opening_qty > 0:
@@ -636,6 +672,9 @@ class Engine:
         inst = self.markets[c.symbol].instrument
         if c.price is None and c.quantity is None:
             raise ValidationError("price", "give a new price and/or quantity")
+        if not meta.triggered:
+            raise ValidationError("order_id", "a conditional order waiting for its trigger cannot be amended: "
+                                  "cancel it and place a new one")
         if c.price is not None:
             price = to_decimal(c.price, "price", positive=True)
             if not is_multiple_of(price, inst.tick_size):
@@ -699,47 +738,78 @@ class Engine:
     def _settle_fill(self, symbol: str, fill: Fill) -> None:
         state = self.markets[symbol]
         inst = state.instrument
-        settle = inst.settle
-        price, qty = fill.price, fill.quantity
-        notional = price * qty
         taker = self.orders[fill.taker_order_id]
         maker = self.orders[fill.maker_order_id]
+        taker_fee, maker_fee = self._exchange(
+            symbol,
+            [(self.accounts[taker.account_id], taker.slot, taker.side, inst.taker_fee),
+             (self.accounts[maker.account_id], maker.slot, maker.side, inst.maker_fee)],
+            fill.quantity, fill.price, "trade",
+        )
+        for meta in (taker, maker):
+            meta.remaining -= fill.quantity
+            if meta.remaining <= 0:
+                self.orders.pop(meta.order_id, None)
+        state.last_price = fill.price
+        self._events.append(ev.Trade(symbol, fill.sequence, fill.price, fill.quantity, taker.order_id, maker.order_id,
+                                     taker.account_id, maker.account_id, taker.side, taker_fee, maker_fee))
+
+    def _bilateral_trade(self, symbol: str, buyer: tuple[Account, str], seller: tuple[Account, str],
+                         quantity: Decimal, price: Decimal, reason: str) -> None:
+        """A trade that bypasses the book (takeover, ADL, self-offset): no fee, not on the tape."""
+        self._exchange(symbol, [(buyer[0], buyer[1], "buy", ZERO), (seller[0], seller[1], "sell", ZERO)],
+                       quantity, price, reason)
+
+    def _exchange(self, symbol: str, legs: list[tuple[Account, str, str, Decimal]], qty: Decimal, price: Decimal,
+                  reason: str) -> list[Decimal]:
+        """Apply one trade to both sides: positions, isolated margin on open, fees, and the cash q·P."""
+        settle = self.markets[symbol].instrument.settle
+        notional = price * qty
         fees: list[Decimal] = []
         margin_accounts: dict[str, str] = {}
         closed_isolated: list[tuple[Account, Position]] = []
-        for meta, rate in ((taker, inst.taker_fee), (maker, inst.maker_fee)):
-            account = self.accounts[meta.account_id]
-            position = self._position_for(account, symbol, meta.slot)
+        for account, slot, side, rate in legs:
+            position = self._position_for(account, symbol, slot)
             margin_account = position.margin_account
             was_open = position.size
-            opening = qty - position.apply_fill(qty if meta.side == "buy" else -qty, price)
+            opening = qty - position.apply_fill(qty if side == "buy" else -qty, price)
             if position.margin_mode is MarginMode.ISOLATED and opening > 0:
                 margin = round_to_step(Fraction(opening) * Fraction(price) / Fraction(position.leverage),
                                        self.config.balance_precision, Rounding.CEILING)
                 self.ledger.transfer(account.wallet, margin_account, settle, margin, "isolated margin on open")
-                self._events.append(ev.MarginMoved(account.account_id, symbol, meta.slot, margin, "open"))
-            fee = notional * rate
+                self._events.append(ev.MarginMoved(account.account_id, symbol, slot, margin, "open"))
+            fee = ZERO if account.account_id == LIQUIDATION_ENGINE_ID else notional * rate
             self.ledger.move(margin_account, FEES, settle, fee, "trading fee")
             fees.append(fee)
-            margin_accounts[meta.side] = margin_account
-            meta.remaining -= qty
-            self._events.append(ev.PositionChanged(account.account_id, symbol, meta.slot, position.size,
+            margin_accounts[side] = margin_account
+            self._events.append(ev.PositionChanged(account.account_id, symbol, slot, position.size,
                                                    position.entry_price))
             if position.margin_mode is MarginMode.ISOLATED and position.size == 0 and was_open != 0:
                 closed_isolated.append((account, position))
-        buyer, seller = margin_accounts["buy"], margin_accounts["sell"]
-        if buyer != seller:  # the buyer pays q·P to the seller: value conserved by construction
-            self.ledger.transfer(buyer, seller, settle, notional, "trade")
+        if margin_accounts["buy"] != margin_accounts["sell"]:  # buyer pays q·P: value conserved by construction
+            self.ledger.transfer(margin_accounts["buy"], margin_accounts["sell"], settle, notional, reason)
         for account, position in closed_isolated:
             rest = self.ledger.balance(position.margin_account, settle)
             self.ledger.move(position.margin_account, account.wallet, settle, rest, "isolated position closed")
             self._events.append(ev.MarginMoved(account.account_id, symbol, position.slot, -rest, "close"))
-        for meta in (taker, maker):
-            if meta.remaining <= 0:
-                self.orders.pop(meta.order_id, None)
-        state.last_price = price
-        self._events.append(ev.Trade(symbol, fill.sequence, price, qty, taker.order_id, maker.order_id,
-                                     taker.account_id, maker.account_id, taker.side, fees[0], fees[1]))
+        return fees
+
+    def _submit_internal(self, account_id: int, symbol: str, side: str, quantity: Decimal, price: Decimal) -> Decimal:
+        """An IOC limit order of the liquidation engine; returns the quantity filled."""
+        order_id = self.next_order_id
+        self.next_order_id += 1
+        self.orders[order_id] = OrderMeta(order_id, account_id, symbol, BOTH, side, price, quantity, False, "limit")
+        request = OrderRequest(order_id=order_id, account_id=str(account_id), side=BookSide(side), quantity=quantity,
+                               order_type=OrderType.LIMIT, price=price, time_in_force=TimeInForce.IOC)
+        result = self.markets[symbol].book.submit(request)
+        self._process_book_events(symbol, result.events)
+        self.orders.pop(order_id, None)
+        return sum((f.quantity for f in result.fills if f.taker_order_id == order_id), ZERO)
+
+    def _cancel_internal(self, symbol: str, order_id: int) -> None:
+        result = self.markets[symbol].book.cancel(order_id)
+        self._process_book_events(symbol, result.events)
+        self.orders.pop(order_id, None)
 
     # ================================================================================== prices & funding
 
@@ -760,6 +830,7 @@ class Engine:
         self._events.append(ev.MarkPriceUpdated(symbol, mark, index, timestamp_ms))
         result = state.book.update_mark_price(mark)
         self._process_book_events(symbol, result.events)
+        self.liquidator.risk_pass({symbol}, timestamp_ms)
 
     def _validate_SettleFunding(self, c: cmd.SettleFunding) -> None:
         state = self.market(c.symbol)
@@ -800,6 +871,7 @@ class Engine:
         state.timestamp_ms = c.timestamp_ms
         state.funding_history.append((c.timestamp_ms, rate, mark))
         self._events.append(ev.FundingSettled(c.symbol, rate, mark, c.timestamp_ms, payments))
+        self.liquidator.risk_pass(None, c.timestamp_ms)
 
     def _validate_IndexQuotes(self, c: cmd.IndexQuotes) -> None:
         state = self.market(c.symbol)
@@ -859,6 +931,7 @@ class Engine:
             "sequence": self.sequence,
             "next_account_id": self.next_account_id,
             "next_order_id": self.next_order_id,
+            "policy": self.policy.name,
             "ledger": self.ledger.snapshot(),
             "accounts": {str(i): a.snapshot() for i, a in sorted(self.accounts.items())},
             "orders": [
@@ -905,7 +978,7 @@ def _show(x: Fraction | Decimal) -> str:
 
 
 def _engine_state(engine: Engine) -> dict[str, Any]:
-    return {k: v for k, v in engine.__dict__.items() if k not in ("journal", "_events")}
+    return {k: v for k, v in engine.__dict__.items() if k not in ("journal", "_events", "liquidator")}
 
 
 def take_snapshot(engine: Engine) -> None:

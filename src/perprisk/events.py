@@ -125,6 +125,76 @@ class FundingSettled:
     payments: int
 
 
+@dataclass(frozen=True)
+class LiquidationStep:
+    """One step of the liquidation process (SPEC §2.1), with the margin ratio before and after it."""
+
+    account_id: int
+    symbol: str | None
+    slot: str | None
+    step: str  # auto_add_margin | cancel_orders | self_offset | tier_down | takeover | liquidation_fee
+    quantity: Decimal
+    price: Decimal | None
+    margin_ratio_before: Decimal | None  # percent; None = unbounded (equity ≤ 0)
+    margin_ratio_after: Decimal | None
+    reason: str
+    timestamp_ms: int
+
+
+@dataclass(frozen=True)
+class Disposal:
+    """The liquidation engine closing what it took over, in the book (IOC inside the price band)."""
+
+    symbol: str
+    liquidated_account_id: int
+    quantity: Decimal
+    filled: Decimal
+    bankruptcy_price: Decimal
+    limit_price: Decimal
+    pnl: Decimal  # + surplus to the fund, − deficit paid by the policy's payer
+    paid_by: str  # insurance_fund | platform | socialized | none
+    timestamp_ms: int
+
+
+@dataclass(frozen=True)
+class AdlExecuted:
+    account_id: int
+    symbol: str
+    slot: str
+    quantity: Decimal
+    price: Decimal
+    liquidated_account_id: int
+    reason: str  # fund_insufficient | book_depth
+    timestamp_ms: int
+
+
+@dataclass(frozen=True)
+class DebtRecorded:
+    account_id: int
+    asset: str
+    amount: Decimal  # the negative balance the trader owes
+    timestamp_ms: int
+
+
+@dataclass(frozen=True)
+class LossSocialized:
+    account_id: int
+    symbol: str
+    slot: str
+    amount: Decimal
+    timestamp_ms: int
+
+
+@dataclass(frozen=True)
+class Alert:
+    account_id: int
+    kind: str  # margin_ratio | price | adl_quintile
+    symbol: str | None
+    message: str
+    value: Decimal | None
+    timestamp_ms: int
+
+
 def event_to_dict(event: Any) -> dict[str, Any]:
     """A JSON-able view of an event (numbers as decimal strings)."""
     from perprisk.money import format_decimal

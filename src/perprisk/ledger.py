@@ -28,9 +28,13 @@ LIQUIDATION_ENGINE = "liquidation_engine"
 SYSTEM_ACCOUNTS = (EXTERNAL, INSURANCE_FUND, FEES, PLATFORM, LIQUIDATION_ENGINE)
 
 
+#: The engine account id of the liquidation engine (its positions are real and count in open interest).
+LIQUIDATION_ENGINE_ID = 0
+
+
 def trader_account(account_id: int) -> str:
-    """The cross wallet of a trader."""
-    return f"trader/{account_id}"
+    """The cross wallet of a trader (the liquidation engine's for id 0)."""
+    return LIQUIDATION_ENGINE if account_id == LIQUIDATION_ENGINE_ID else f"trader/{account_id}"
 
 
 def isolated_account(account_id: int, symbol: str, side: str) -> str:

@@ -1,0 +1,1 @@
+"""Risk: the liquidation scanner, the liquidation process, insurance fund, ADL and their policies."""
