@@ -6,6 +6,7 @@ import typer
 
 from perprisk import __version__
 from perprisk.cli.calc import calc_app
+from perprisk.cli import calc_tools  # noqa: F401
 from perprisk.cli.demo import demo_command
 
 app = typer.Typer(
