@@ -119,6 +119,23 @@ class AmendOrder:
 
 
 @dataclass(frozen=True)
+class SetAlert:
+    """margin_ratio (threshold in %), price (level, direction above|below) or adl_quintile (1–5) alert."""
+
+    account_id: int
+    kind: str
+    symbol: str
+    threshold: Decimal
+    direction: str = "above"
+
+
+@dataclass(frozen=True)
+class RemoveAlert:
+    account_id: int
+    alert_id: int
+
+
+@dataclass(frozen=True)
 class SetMarkPrice:
     """An externally supplied mark (simulator, replayed feed); also sets the index when none is given."""
 
@@ -158,7 +175,7 @@ class SettleFunding:
 
 Command = Union[
     CreateAccount, Deposit, Withdraw, DepositInsuranceFund, SetPositionMode, SetMarginMode, SetLeverage, SetAutoAddMargin,
-    AdjustIsolatedMargin, PlaceOrder, CancelOrder, AmendOrder, SetMarkPrice, IndexQuotes, SampleFunding,
+    AdjustIsolatedMargin, PlaceOrder, CancelOrder, AmendOrder, SetAlert, RemoveAlert, SetMarkPrice, IndexQuotes, SampleFunding,
     SettleFunding,
 ]
 COMMAND_TYPES: dict[str, type] = {cls.__name__: cls for cls in typing.get_args(Command)}

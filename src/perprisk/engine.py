@@ -48,6 +48,7 @@ from perprisk.market import (
     impact_prices,
 )
 from perprisk.ledger import EXTERNAL, FEES, LIQUIDATION_ENGINE_ID, Ledger, trader_account
+from perprisk.risk.alerts import AlertBook, validate_rule
 from perprisk.risk.insurance import InsuranceFund
 from perprisk.risk.liquidation import Liquidator
 from perprisk.risk.policies import get_policy
@@ -169,6 +170,7 @@ class Engine:
         self.policy = get_policy(config.policy)
         self.insurance = InsuranceFund(self.ledger, config.insurance_per_market)
         self.liquidator = Liquidator(self)
+        self.alerts = AlertBook()
         self.next_account_id = 1
         self.next_order_id = 1
         self.sequence = 0  # commands applied
@@ -824,13 +826,36 @@ class Engine:
         self._set_mark(c.symbol, c.mark_price, c.index_price if c.index_price is not None else c.mark_price,
                        c.timestamp_ms)
 
+    def _validate_SetAlert(self, c: cmd.SetAlert) -> None:
+        self.account(c.account_id)
+        self.market(c.symbol)
+        validate_rule(c.kind, to_decimal(c.threshold, "threshold"), c.direction)
+
+    def _apply_SetAlert(self, c: cmd.SetAlert) -> None:
+        rule = self.alerts.add(c.account_id, c.kind, c.symbol, c.threshold, c.direction)
+        self._events.append(ev.SettingChanged(c.account_id, c.symbol, f"alert {rule.alert_id}",
+                                              f"{c.kind} {c.direction} {c.threshold}"))
+
+    def _validate_RemoveAlert(self, c: cmd.RemoveAlert) -> None:
+        self.account(c.account_id)
+        rule = self.alerts.rules.get(c.alert_id)
+        if rule is None or rule.account_id != c.account_id:
+            raise ValidationError("alert_id", f"no alert {c.alert_id} of account {c.account_id}")
+
+    def _apply_RemoveAlert(self, c: cmd.RemoveAlert) -> None:
+        rule = self.alerts.rules.pop(c.alert_id)
+        self._events.append(ev.SettingChanged(c.account_id, rule.symbol, f"alert {c.alert_id}", "removed"))
+
     def _set_mark(self, symbol: str, mark: Decimal, index: Decimal, timestamp_ms: int) -> None:
         state = self.markets[symbol]
+        previous = state.mark_price
         state.mark_price, state.index_price, state.timestamp_ms = mark, index, timestamp_ms
         self._events.append(ev.MarkPriceUpdated(symbol, mark, index, timestamp_ms))
         result = state.book.update_mark_price(mark)
         self._process_book_events(symbol, result.events)
         self.liquidator.risk_pass({symbol}, timestamp_ms)
+        if self.alerts.rules:
+            self.alerts.evaluate(self, symbol, timestamp_ms, previous)
 
     def _validate_SettleFunding(self, c: cmd.SettleFunding) -> None:
         state = self.market(c.symbol)
@@ -932,6 +957,9 @@ class Engine:
             "next_account_id": self.next_account_id,
             "next_order_id": self.next_order_id,
             "policy": self.policy.name,
+            "alerts": [[r.alert_id, r.account_id, r.kind, r.symbol, str(r.threshold), r.direction]
+                       for _, r in sorted(self.alerts.rules.items())],
+            "alerts_fired": sorted([list(k) + [v] for k, v in self.alerts.last_fired.items()]),
             "ledger": self.ledger.snapshot(),
             "accounts": {str(i): a.snapshot() for i, a in sorted(self.accounts.items())},
             "orders": [

@@ -154,6 +154,8 @@ class Disposal:
     pnl: Decimal  # + surplus to the fund, − deficit paid by the policy's payer
     paid_by: str  # insurance_fund | platform | socialized | none
     timestamp_ms: int
+    fund_before: Decimal  # the insurance fund's balance when the disposal started
+    sign: int  # +1: the liquidation engine sold a long it took over; −1: it bought back a short
 
 
 @dataclass(frozen=True)

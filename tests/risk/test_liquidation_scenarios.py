@@ -223,3 +223,24 @@ def test_adl_quintiles_rank_profit_times_leverage():
     engine, t, cc, m = crash_setup("insurance_fund", fund="1000")
     quintiles = engine.liquidator.adl_quintiles("XUSDT")
     assert quintiles == {(cc, "both"): 5, (t, "both"): 5}  # one position per side: each first in its queue
+
+
+def test_alerts_margin_ratio_at_most_every_30_minutes_price_once_and_adl():
+    engine, t, cc, m = crash_setup("insurance_fund", fund="1000", maker_ask=None)
+    engine.execute(c.SetAlert(t, "margin_ratio", "XUSDT", D(50)))
+    engine.execute(c.SetAlert(cc, "price", "XUSDT", D("1.1"), "above"))
+    engine.execute(c.SetAlert(cc, "adl_quintile", "XUSDT", D(5)))
+    # T: short 500 at 1 with 100 margin; at 1.15: equity 25, MM 575 × 0.005 = 2.875 → 11.5 %; at 1.18: equity 10,
+    # MM 2.95 → 29.5 %; at 1.19: equity 5, MM 2.975 → 59.5 % ≥ 50 → alert
+    def alerts(events):
+        return [(e.account_id, e.kind) for e in events if isinstance(e, ev.Alert)]
+
+    first = engine.execute(c.SetMarkPrice("XUSDT", D("1.15"), 60_000))
+    assert sorted(alerts(first)) == sorted([(cc, "price"), (cc, "adl_quintile")])
+    assert alerts(engine.execute(c.SetMarkPrice("XUSDT", D("1.19"), 120_000))) == [(t, "margin_ratio")]
+    assert alerts(engine.execute(c.SetMarkPrice("XUSDT", D("1.191"), 180_000))) == []  # within 30 minutes
+    later = engine.execute(c.SetMarkPrice("XUSDT", D("1.19"), 120_000 + 30 * 60_000))
+    assert alerts(later) == [(t, "margin_ratio"), (cc, "adl_quintile")]  # the price alert was spent
+    with pytest.raises(ValidationError) as info:
+        engine.execute(c.SetAlert(t, "adl_quintile", "XUSDT", D(7)))
+    assert info.value.field == "threshold"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from perprisk import __version__
+from perprisk.cli.bench import bench_app
 from perprisk.cli.calc import calc_app
 from perprisk.cli import calc_tools  # noqa: F401
 from perprisk.cli.demo import demo_command
@@ -18,6 +19,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.add_typer(calc_app, name="calc")
+app.add_typer(bench_app, name="bench")
 app.command("demo")(demo_command)
 
 

@@ -306,6 +306,7 @@ class Liquidator:
             if policy.uses_fund:
                 limit = min(limit, Fraction(chunk.price) + Fraction(e.insurance.balance(inst.settle, chunk.symbol)) / Fraction(qty))
             limit_price = round_to_step(limit, inst.tick_size, Rounding.FLOOR)
+        fund_before = e.insurance.balance(inst.settle, chunk.symbol)
         filled = Decimal(0)
         if limit_price > 0:
             filled = e._submit_internal(LIQUIDATION_ENGINE_ID, chunk.symbol, "sell" if chunk.sign > 0 else "buy", qty,
@@ -317,9 +318,10 @@ class Liquidator:
                                                       Rounding.CEILING if chunk.sign > 0 else Rounding.FLOOR)
             reason = "fund_insufficient" if fund_bound else "book_depth"
             self.deleverage(chunk, remaining, reason, ts)
-        self._settle_engine_account(chunk, ts, filled, limit_price)
+        self._settle_engine_account(chunk, ts, filled, limit_price, fund_before)
 
-    def _settle_engine_account(self, chunk: TakenOver, ts: int, filled: Decimal, limit_price: Decimal) -> None:
+    def _settle_engine_account(self, chunk: TakenOver, ts: int, filled: Decimal, limit_price: Decimal,
+                               fund_before: Decimal) -> None:
         """Bring the liquidation engine back to zero: surplus to the fund, deficit from the policy's payer."""
         e = self.engine
         inst = e.markets[chunk.symbol].instrument
@@ -344,7 +346,7 @@ class Liquidator:
                 self._socialize(chunk.symbol, deficit, ts)
                 paid_by = "socialized"
         e._events.append(ev.Disposal(chunk.symbol, chunk.account_id, chunk.quantity, filled, chunk.price, limit_price,
-                                     balance, paid_by, ts))
+                                     balance, paid_by, ts, fund_before, chunk.sign))
 
     def _socialize(self, symbol: str, deficit: Decimal, ts: int) -> None:
         """Spread ``deficit`` over the market's profitable positions pro rata (all positions by size if none)."""
