@@ -50,6 +50,7 @@ from perprisk.market import (
 from perprisk.ledger import EXTERNAL, FEES, LIQUIDATION_ENGINE_ID, Ledger, trader_account
 from perprisk.risk.alerts import AlertBook, validate_rule
 from perprisk.risk.insurance import InsuranceFund
+from perprisk.risk.scanner import FastScanner, ScanMarket
 from perprisk.risk.liquidation import Liquidator
 from perprisk.risk.policies import get_policy
 from perprisk.money import ZERO, Rounding, format_decimal, is_multiple_of, round_to_step, to_decimal
@@ -103,6 +104,8 @@ class EngineConfig:
     insurance_per_market: bool = False
     #: At most this many margin units liquidated per risk pass (None: no limit) — platform capacity.
     liquidation_capacity: int | None = None
+    #: Screen risk passes with the vectorized scanner (False: the exact loop over every account).
+    use_scanner: bool = True
 
 
 @dataclass
@@ -171,6 +174,11 @@ class Engine:
         self.insurance = InsuranceFund(self.ledger, config.insurance_per_market)
         self.liquidator = Liquidator(self)
         self.alerts = AlertBook()
+        self.scanner: FastScanner | None = (
+            FastScanner([ScanMarket.from_instrument(m) for m in config.markets]) if config.use_scanner else None
+        )
+        self._scan_keys: dict[int, list[tuple]] = {}  # account id → its units in the scanner
+        self._dirty_accounts: set[int] = set()  # accounts whose units must be re-sent to the scanner
         self.next_account_id = 1
         self.next_order_id = 1
         self.sequence = 0  # commands applied
@@ -492,6 +500,7 @@ class Engine:
 
     def _apply_SetLeverage(self, c: cmd.SetLeverage) -> None:
         account = self.accounts[c.account_id]
+        self._dirty_accounts.add(c.account_id)  # order margin depends on the leverage
         account.market(c.symbol).leverage = c.leverage
         for pos in account.positions.values():
             if pos.symbol == c.symbol:
@@ -652,6 +661,7 @@ class Engine:
         meta = OrderMeta(order_id, c.account_id, c.symbol, slot, c.side, c.price, c.quantity, c.reduce_only,
                          c.order_type, triggered=not order_type.is_conditional)
         self.orders[order_id] = meta
+        self._dirty_accounts.add(c.account_id)
         self._events.append(ev.OrderAccepted(order_id, c.account_id, c.symbol, c.side, c.quantity, c.price, c.order_type))
         max_quantity = self._closable(account, c.symbol, slot, c.side) if c.reduce_only else None
         result = self.markets[c.symbol].book.submit(self._order_request(c, order_id), max_quantity=max_quantity)
@@ -698,6 +708,7 @@ class Engine:
 
     def _apply_AmendOrder(self, c: cmd.AmendOrder) -> None:
         meta = self.orders[c.order_id]
+        self._dirty_accounts.add(c.account_id)
         result = self.markets[c.symbol].book.amend(c.order_id, price=c.price, quantity=c.quantity)
         if c.price is not None:
             meta.price = c.price
@@ -714,6 +725,7 @@ class Engine:
             elif isinstance(event, Cancellation):
                 meta = self.orders.get(event.order_id)
                 if meta is not None:
+                    self._dirty_accounts.add(meta.account_id)
                     meta.remaining -= event.quantity
                     if meta.remaining <= 0:
                         del self.orders[event.order_id]
@@ -786,6 +798,7 @@ class Engine:
             margin_accounts[side] = margin_account
             self._events.append(ev.PositionChanged(account.account_id, symbol, slot, position.size,
                                                    position.entry_price))
+            self._dirty_accounts.add(account.account_id)
             if position.margin_mode is MarginMode.ISOLATED and position.size == 0 and was_open != 0:
                 closed_isolated.append((account, position))
         if margin_accounts["buy"] != margin_accounts["sell"]:  # buyer pays q·P: value conserved by construction
@@ -947,6 +960,74 @@ class Engine:
             raise ValidationError("timestamp_ms", f"expected a non-negative integer (ms since the epoch), got {timestamp_ms!r}")
         if timestamp_ms < state.timestamp_ms:
             raise ValidationError("timestamp_ms", f"{timestamp_ms} is before the market's time {state.timestamp_ms}")
+
+    # ================================================================================== risk scan
+
+    def _sync_scanner(self) -> None:
+        """Send the margin units of every account changed since the last scan to the scanner (exact inputs)."""
+        scanner = self.scanner
+        assert scanner is not None
+        for symbol, state in self.markets.items():
+            mark = state.mark_price if state.mark_price is not None else state.last_price
+            if mark is not None and scanner.mark(symbol) != mark:
+                scanner.set_mark(symbol, mark)
+        dirty = self._dirty_accounts
+        for key in self.ledger.drain_touched():
+            if key.startswith("trader/"):
+                dirty.add(int(key.split("/", 2)[1]))
+        dirty |= self._volatile_accounts()
+        dirty.discard(LIQUIDATION_ENGINE_ID)
+        for account_id in sorted(dirty):
+            for key in self._scan_keys.pop(account_id, ()):
+                scanner.remove(key)
+            account = self.accounts.get(account_id)
+            if account is None:
+                continue
+            keys: list[tuple] = []
+            cross = [(p.symbol, p.size) for p in account.open_positions() if p.margin_mode is MarginMode.CROSS]
+            if cross:
+                collateral = self.collateral_value(account.wallet) - self.order_margin(account)
+                keys.append(("cross", account_id))
+                scanner.upsert_cross(keys[-1], collateral, cross)
+            for p in account.open_positions():
+                if p.margin_mode is MarginMode.ISOLATED:
+                    settle = self.markets[p.symbol].instrument.settle
+                    keys.append(("isolated", account_id, p.symbol, p.slot))
+                    scanner.upsert_isolated(keys[-1], p.symbol, p.size, self.ledger.balance(p.margin_account, settle))
+            if keys:
+                self._scan_keys[account_id] = keys
+        dirty.clear()
+
+    def _volatile_accounts(self) -> set[int]:
+        """Accounts whose scan inputs move with prices: collateral in other assets, or orders without a price."""
+        out = {m.account_id for m in self.orders.values() if m.price is None and not m.reduce_only}
+        priced = [a for a, coll in self.collateral.items() if coll.price_symbol is not None]
+        if priced:
+            for account_id in self._scan_keys:
+                balances = self.ledger.balances_of(self.accounts[account_id].wallet)
+                if any(balances.get(asset) for asset in priced):
+                    out.add(account_id)
+        return out
+
+    def risk_candidates(self, symbols: set[str] | None) -> list[tuple[Account, Position | None]]:
+        """Margin units the scanner flags (exactly confirmed there), in the order of the exact reference loop."""
+        if self.scanner is None:
+            return self.liquidator.flagged(symbols)
+        self._sync_scanner()
+        if symbols:
+            keys = self.scanner.scan_marks({s: self.mark(s) for s in sorted(symbols) if self._mark_or_none(s)})
+        else:
+            keys = self.scanner.scan_all()
+        units: list[tuple[int, int, str, str, Account, Position | None]] = []
+        for key in keys:
+            account = self.accounts[key[1]]
+            if key[0] == "cross":
+                units.append((key[1], 0, "", "", account, None))
+            else:
+                position = account.positions[(key[2], key[3])]
+                units.append((key[1], 1, key[2], key[3], account, position))
+        units.sort(key=lambda u: u[:4])
+        return [(u[4], u[5]) for u in units]
 
     # ================================================================================== state
 

@@ -59,6 +59,8 @@ class Ledger:
         self._balances: dict[tuple[str, str], Decimal] = {}
         self._history: list[Transfer] | None = [] if keep_history else None
         self._sequence = 0
+        #: Ledger accounts whose balances changed since the last :meth:`drain_touched` (for incremental scans).
+        self.touched: set[str] = set()
 
     # -------------------------------------------------------------------------------------------- moves
 
@@ -79,6 +81,8 @@ class Ledger:
         balances = self._balances
         balances[(source, asset)] = balances.get((source, asset), ZERO) - amount
         balances[(destination, asset)] = balances.get((destination, asset), ZERO) + amount
+        self.touched.add(source)
+        self.touched.add(destination)
         self._sequence += 1
         record = Transfer(self._sequence, source, destination, asset, amount, reason)
         if self._history is not None:
@@ -93,6 +97,10 @@ class Ledger:
             self.transfer(source, destination, asset, amount, reason)
 
     # -------------------------------------------------------------------------------------------- reads
+
+    def drain_touched(self) -> set[str]:
+        touched, self.touched = self.touched, set()
+        return touched
 
     def balance(self, account: str, asset: str) -> Decimal:
         return self._balances.get((account, asset), ZERO)

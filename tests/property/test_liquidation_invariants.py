@@ -36,8 +36,8 @@ trader = st.fixed_dictionaries({
 moves = st.lists(st.one_of(st.integers(-300, 300), st.integers(-4000, 4000)), min_size=1, max_size=25)
 
 
-def build(traders, fund: int, depth_lots: int, policy: str) -> Engine:
-    engine = Engine(EngineConfig(markets=(BTC,), policy=policy))
+def build(traders, fund: int, depth_lots: int, policy: str, use_scanner: bool = True) -> Engine:
+    engine = Engine(EngineConfig(markets=(BTC,), policy=policy, use_scanner=use_scanner))
     maker = engine.execute(c.CreateAccount())[0].account_id
     engine.execute(c.Deposit(maker, "USDT", D(10**9)))
     engine.execute(c.SetLeverage(maker, "BTCUSDT", D(2)))
@@ -123,3 +123,22 @@ def test_invariants_after_every_tick(traders, path, fund, depth_lots, policy):
         if step % 8 == 0:
             engine.execute(c.SettleFunding("BTCUSDT", step * 60_000, rate=D("0.0003")))
             assert engine.liquidator.flagged(None) == []
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(trader, min_size=2, max_size=8), moves, st.integers(0, 20_000), st.integers(1, 1_500),
+       st.sampled_from(["insurance_fund", "debt", "socialized_loss"]))
+def test_vectorized_scan_and_exact_loop_liquidate_identically(traders, path, fund, depth_lots, policy):
+    """The engine screened by the vectorized scanner and the engine checking every account exactly emit the
+    same events and reach the same state on the same random crash (the scanner's flags = the exact loop's)."""
+    engines = [build(traders, fund, depth_lots, policy, use_scanner=flag) for flag in (True, False)]
+    price = Fraction(100_000)
+    for step, bp in enumerate(path, start=1):
+        price = max(price * (1 + Fraction(bp, 10_000)), Fraction(1000))
+        mark = D(int(price * 10)) / 10
+        outputs = []
+        for engine in engines:
+            requote(engine, 1, price, depth_lots)
+            outputs.append(engine.execute(c.SetMarkPrice("BTCUSDT", mark, step * 60_000)))
+        assert outputs[0] == outputs[1]
+    assert engines[0].state_hash() == engines[1].state_hash()

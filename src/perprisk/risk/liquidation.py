@@ -92,7 +92,7 @@ class Liquidator:
                 continue
             if self.cross_liquidatable(account):
                 out.append((account, None))
-            for p in positions:
+            for p in sorted(positions, key=lambda p: (p.symbol, p.slot)):
                 if p.margin_mode is MarginMode.ISOLATED and (symbols is None or p.symbol in symbols):
                     if self.isolated_liquidatable(p):
                         out.append((account, p))
@@ -104,7 +104,7 @@ class Liquidator:
         capacity = self.engine.config.liquidation_capacity
         done = 0
         for _ in range(MAX_ROUNDS):
-            units = self.flagged(symbols)
+            units = self.engine.risk_candidates(symbols)
             if not units:
                 return
             for account, position in units:
