@@ -18,6 +18,7 @@ demo: $(STAMP)
 	$(BIN)/perprisk demo
 
 test: $(STAMP)
+	bash scripts/test-services.sh
 	$(BIN)/python -m pytest -n 2 tests
 
 bench: $(STAMP)

@@ -21,6 +21,7 @@ app = typer.Typer(
 app.add_typer(calc_app, name="calc")
 app.add_typer(bench_app, name="bench")
 app.command("demo")(demo_command)
+from perprisk.cli import serve as _serve  # noqa: E402,F401  (registers the `serve` command on app)
 
 
 @app.command("version")
