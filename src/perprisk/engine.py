@@ -330,6 +330,17 @@ class Engine:
                 total += pos.cost
         return total
 
+    def asset_balances(self, account: Account) -> dict[str, Fraction]:
+        """The cross wallet per asset as a trader reads it: the ledger balance plus, for a settlement asset,
+        the cost basis of the cross positions settled in it (deposits − withdrawals + realized PnL − fees ±
+        funding).  What a withdrawal is checked against."""
+        balances = {asset: Fraction(v) for asset, v in self.ledger.balances_of(account.wallet).items()}
+        for p in account.open_positions():
+            if p.margin_mode is MarginMode.CROSS:
+                settle = self.markets[p.symbol].instrument.settle
+                balances[settle] = balances.get(settle, Fraction(0)) + p.cost
+        return balances
+
     def available_balance(self, account: Account) -> Fraction:
         """Cross equity − initial margin of cross positions − order margin of all orders."""
         used = sum(
@@ -429,13 +440,7 @@ class Engine:
         amount = to_decimal(c.amount, "amount", positive=True)
         if account.blocked:
             raise ValidationError("account_id", f"account {c.account_id} is in debt: repay before withdrawing")
-        balance = self.ledger.balance(account.wallet, c.asset)
-        # the settle asset's realized balance includes realized PnL held as position cost
-        realized = Fraction(balance) + sum(
-            (p.cost for p in account.open_positions() if p.margin_mode is MarginMode.CROSS
-             and self.markets[p.symbol].instrument.settle == c.asset),
-            Fraction(0),
-        )
+        realized = self.asset_balances(account).get(c.asset, Fraction(0))
         if Fraction(amount) > realized:
             raise ValidationError("amount", f"{amount} exceeds the {c.asset} balance {_show(realized)}")
         price = self.asset_price(c.asset) or Fraction(0)
@@ -532,9 +537,7 @@ class Engine:
                 raise ValidationError("account_id", "account is in debt")
             if Fraction(amount) > self.available_balance(account):
                 raise ValidationError("amount", f"{amount} exceeds the available balance {_show(self.available_balance(account))}")
-            if Fraction(amount) > Fraction(self.ledger.balance(account.wallet, state.instrument.settle)) + sum(
-                (p.cost for p in account.open_positions() if p.margin_mode is MarginMode.CROSS), Fraction(0)
-            ):
+            if Fraction(amount) > self.asset_balances(account).get(state.instrument.settle, Fraction(0)):
                 raise ValidationError("amount", f"{amount} exceeds the wallet's {state.instrument.settle} balance")
         else:
             mark = self.mark(c.symbol)

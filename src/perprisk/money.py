@@ -25,6 +25,9 @@ MONEY_CONTEXT = decimal.Context(
     traps=[decimal.InvalidOperation, decimal.DivisionByZero, decimal.Overflow],
 )
 
+#: Largest decimal exponent accepted at the boundary (no price, size or balance is near 1e±40).
+MAX_EXPONENT = 40
+
 #: Significant digits used when an exact rational has no finite decimal expansion (e.g. 1/3).
 DISPLAY_DIGITS = 40
 
@@ -95,6 +98,8 @@ def to_decimal(
         raise ValidationError(field, "NaN is not a number")
     if result.is_infinite():
         raise ValidationError(field, "infinity is not allowed")
+    if result and not (-MAX_EXPONENT <= result.adjusted() <= MAX_EXPONENT):
+        raise ValidationError(field, f"out of range: magnitudes from 1e-{MAX_EXPONENT} to 1e{MAX_EXPONENT} are accepted")
     if positive and result <= 0:
         raise ValidationError(field, f"must be greater than zero, got {result}")
     if non_negative and result < 0:

@@ -186,3 +186,9 @@ def test_table_output_is_readable():
                       "--entry", "20000", "--leverage", "50", "--mmr", "0.005"])
     assert code == 0
     assert "19700" in out and "bybit" in out
+
+
+def test_extreme_exponents_are_refused_not_crashed():
+    code, out = call(["calc", "liquidation", "--json"], json.dumps(bybit_request(wallet_balance="1e999999")))
+    assert code == 2
+    assert json.loads(out)["error"]["field"] == "wallet_balance"

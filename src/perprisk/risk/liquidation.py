@@ -141,8 +141,7 @@ class Liquidator:
         mark = e.mark(position.symbol)
         wanted = e.position_initial_margin(position, mark) - e.isolated_equity(position)
         settle = e.markets[position.symbol].instrument.settle
-        free = min(e.available_balance(account), Fraction(e.ledger.balance(account.wallet, settle)) + sum(
-            (p.cost for p in account.open_positions() if p.margin_mode is MarginMode.CROSS), Fraction(0)))
+        free = min(e.available_balance(account), e.asset_balances(account).get(settle, Fraction(0)))
         amount = round_to_step(max(Fraction(0), min(wanted, free)), e.config.balance_precision, Rounding.FLOOR)
         if amount <= 0:
             return

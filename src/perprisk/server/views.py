@@ -139,15 +139,8 @@ def record_view(r: Any) -> dict[str, Any]:
 
 
 def asset_balances(engine: Any, account: Any) -> dict[str, str]:
-    """Cross wallet balance per asset as a trader reads it: the ledger's quote balance plus the cost basis of
-    the cross positions settled in that asset (deposits − withdrawals + realized PnL − fees ± funding),
-    the same figure the engine checks a withdrawal against."""
-    balances: dict[str, Fraction] = {a: Fraction(v) for a, v in engine.ledger.balances_of(account.wallet).items()}
-    for p in account.open_positions():
-        if p.margin_mode is MarginMode.CROSS:
-            settle = engine.markets[p.symbol].instrument.settle
-            balances[settle] = balances.get(settle, Fraction(0)) + p.cost
-    return {asset: num(amount) for asset, amount in sorted(balances.items())}
+    """Cross wallet balance per asset as a trader reads it (:meth:`perprisk.engine.Engine.asset_balances`)."""
+    return {asset: num(amount) for asset, amount in sorted(engine.asset_balances(account).items())}
 
 
 def account_view(engine: Any, account_id: int) -> dict[str, Any]:
