@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
+from enum import Enum
 from fractions import Fraction
 from typing import Any, Callable, Iterable, Sequence
 
@@ -178,6 +179,7 @@ class Engine:
             FastScanner([ScanMarket.from_instrument(m) for m in config.markets]) if config.use_scanner else None
         )
         self._scan_keys: dict[int, list[tuple]] = {}  # account id → its units in the scanner
+        self._touched_slots: set[tuple[int, str, str]] = set()  # positions changed by the current command
         self._dirty_accounts: set[int] = set()  # accounts whose units must be re-sent to the scanner
         self.next_account_id = 1
         self.next_order_id = 1
@@ -203,6 +205,8 @@ class Engine:
         """Apply an already validated (or journaled) command."""
         self._events = []
         getattr(self, f"_apply_{type(command).__name__}")(command)
+        if self._touched_slots:
+            self._enforce_reduce_only()
         self.sequence += 1
         events, self._events = self._events, []
         return events
@@ -732,8 +736,9 @@ class Engine:
                     meta.remaining -= event.quantity
                     if meta.remaining <= 0:
                         del self.orders[event.order_id]
+                reason = event.reason.value if isinstance(event.reason, Enum) else event.reason
                 self._events.append(ev.OrderCancelled(event.order_id, int(event.account_id), symbol,
-                                                      event.quantity, event.reason.value))
+                                                      event.quantity, reason))
             elif isinstance(event, StopTriggered):
                 meta = self.orders.get(event.order_id)
                 if meta is not None:
@@ -802,6 +807,7 @@ class Engine:
             self._events.append(ev.PositionChanged(account.account_id, symbol, slot, position.size,
                                                    position.entry_price))
             self._dirty_accounts.add(account.account_id)
+            self._touched_slots.add((account.account_id, symbol, slot))
             if position.margin_mode is MarginMode.ISOLATED and position.size == 0 and was_open != 0:
                 closed_isolated.append((account, position))
         if margin_accounts["buy"] != margin_accounts["sell"]:  # buyer pays q·P: value conserved by construction
@@ -824,10 +830,26 @@ class Engine:
         self.orders.pop(order_id, None)
         return sum((f.quantity for f in result.fills if f.taker_order_id == order_id), ZERO)
 
-    def _cancel_internal(self, symbol: str, order_id: int) -> None:
+    def _cancel_internal(self, symbol: str, order_id: int, reason: str | None = None) -> None:
         result = self.markets[symbol].book.cancel(order_id)
-        self._process_book_events(symbol, result.events)
+        events = result.events
+        if reason is not None:
+            events = [replace(e, reason=reason) if isinstance(e, Cancellation) else e for e in events]
+        self._process_book_events(symbol, events)
         self.orders.pop(order_id, None)
+
+    def _enforce_reduce_only(self) -> None:
+        """Reduce-only orders (resting or waiting for a trigger) never add exposure: once their position is
+        closed, flipped or smaller than the order, they are cancelled."""
+        touched, self._touched_slots = self._touched_slots, set()
+        for meta in sorted((m for m in self.orders.values() if m.reduce_only), key=lambda m: m.order_id):
+            if (meta.account_id, meta.symbol, meta.slot) not in touched:
+                continue
+            position = self.accounts[meta.account_id].position(meta.symbol, meta.slot)
+            size = position.size if position is not None else ZERO
+            reduces = (size > 0 and meta.side == "sell") or (size < 0 and meta.side == "buy")
+            if not reduces or meta.remaining > abs(size):
+                self._cancel_internal(meta.symbol, meta.order_id, "reduce_only_exceeds_position")
 
     # ================================================================================== prices & funding
 
