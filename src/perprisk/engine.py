@@ -107,6 +107,8 @@ class EngineConfig:
     liquidation_capacity: int | None = None
     #: Screen risk passes with the vectorized scanner (False: the exact loop over every account).
     use_scanner: bool = True
+    #: Keep every ledger transfer in memory (turn off for large simulations; balances are unaffected).
+    keep_ledger_history: bool = True
 
 
 @dataclass
@@ -123,6 +125,58 @@ class OrderMeta:
     reduce_only: bool
     order_type: str
     triggered: bool = True  # False while a conditional order waits outside the book
+
+
+class OrderTable:
+    """Live orders by id, indexed by account too (margin checks read one account's orders, not all)."""
+
+    def __init__(self) -> None:
+        self._by_id: dict[int, OrderMeta] = {}
+        self._by_account: dict[int, dict[int, OrderMeta]] = {}
+
+    def __setitem__(self, order_id: int, meta: OrderMeta) -> None:
+        self._by_id[order_id] = meta
+        self._by_account.setdefault(meta.account_id, {})[order_id] = meta
+
+    def __getitem__(self, order_id: int) -> OrderMeta:
+        return self._by_id[order_id]
+
+    def __delitem__(self, order_id: int) -> None:
+        meta = self._by_id.pop(order_id)
+        orders = self._by_account[meta.account_id]
+        del orders[order_id]
+        if not orders:
+            del self._by_account[meta.account_id]
+
+    def __contains__(self, order_id: object) -> bool:
+        return order_id in self._by_id
+
+    def __len__(self) -> int:
+        return len(self._by_id)
+
+    def __iter__(self):
+        return iter(self._by_id)
+
+    def get(self, order_id: int, default: OrderMeta | None = None) -> OrderMeta | None:
+        return self._by_id.get(order_id, default)
+
+    def pop(self, order_id: int, default: OrderMeta | None = None) -> OrderMeta | None:
+        if order_id not in self._by_id:
+            return default
+        meta = self._by_id[order_id]
+        del self[order_id]
+        return meta
+
+    def values(self):
+        return self._by_id.values()
+
+    def items(self):
+        return self._by_id.items()
+
+    def of(self, account_id: int) -> list[OrderMeta]:
+        """The account's live orders, oldest first."""
+        orders = self._by_account.get(account_id)
+        return [orders[i] for i in sorted(orders)] if orders else []
 
 
 @dataclass
@@ -163,14 +217,14 @@ class Engine:
     def __init__(self, config: EngineConfig, journal: Any | None = None) -> None:
         self.config = config
         self.journal = journal
-        self.ledger = Ledger()
+        self.ledger = Ledger(keep_history=config.keep_ledger_history)
         factory = config.book_factory or _book_factory
         self.markets: dict[str, MarketState] = {
             m.symbol: MarketState.create(m, factory(m), config) for m in config.markets
         }
         self.collateral = {c.asset: c for c in config.collateral}
         self.accounts: dict[int, Account] = {LIQUIDATION_ENGINE_ID: Account(LIQUIDATION_ENGINE_ID)}
-        self.orders: dict[int, OrderMeta] = {}
+        self.orders = OrderTable()
         self.policy = get_policy(config.policy)
         self.insurance = InsuranceFund(self.ledger, config.insurance_per_market)
         self.liquidator = Liquidator(self)
@@ -181,6 +235,7 @@ class Engine:
         self._scan_keys: dict[int, list[tuple]] = {}  # account id → its units in the scanner
         self._touched_slots: set[tuple[int, str, str]] = set()  # positions changed by the current command
         self._dirty_accounts: set[int] = set()  # accounts whose units must be re-sent to the scanner
+        self._volatile: set[int] = set()  # accounts whose scan inputs move with prices
         self.next_account_id = 1
         self.next_order_id = 1
         self.sequence = 0  # commands applied
@@ -287,8 +342,8 @@ class Engine:
     def order_margin(self, account: Account, symbol: str | None = None, margin_mode: MarginMode | None = None) -> Fraction:
         """Initial margin reserved by open orders that would add exposure (reduce-only orders reserve none)."""
         total = Fraction(0)
-        for meta in self.orders.values():
-            if meta.account_id != account.account_id or meta.reduce_only:
+        for meta in self.orders.of(account.account_id):
+            if meta.reduce_only:
                 continue
             if symbol is not None and meta.symbol != symbol:
                 continue
@@ -463,7 +518,7 @@ class Engine:
     def _validate_SetPositionMode(self, c: cmd.SetPositionMode) -> None:
         account = self.account(c.account_id)
         _position_mode(c.position_mode)
-        if account.open_positions() or any(o.account_id == c.account_id for o in self.orders.values()):
+        if account.open_positions() or self.orders.of(c.account_id):
             raise ValidationError("position_mode", "close all positions and cancel all orders first")
 
     def _apply_SetPositionMode(self, c: cmd.SetPositionMode) -> None:
@@ -472,7 +527,7 @@ class Engine:
 
     def _has_exposure(self, account: Account, symbol: str) -> bool:
         return any(p.symbol == symbol and p.size != 0 for p in account.positions.values()) or any(
-            o.account_id == account.account_id and o.symbol == symbol for o in self.orders.values()
+            o.symbol == symbol for o in self.orders.of(account.account_id)
         )
 
     def _validate_SetMarginMode(self, c: cmd.SetMarginMode) -> None:
@@ -495,8 +550,8 @@ class Engine:
         exposure = sum((abs(p.size) for p in account.positions.values() if p.symbol == c.symbol), ZERO)
         price = self._mark_or_none(c.symbol) or ZERO
         pending = sum(
-            (o.remaining * (o.price or price) for o in self.orders.values()
-             if o.account_id == c.account_id and o.symbol == c.symbol and not o.reduce_only),
+            (o.remaining * (o.price or price) for o in self.orders.of(c.account_id)
+             if o.symbol == c.symbol and not o.reduce_only),
             ZERO,
         )
         notional = exposure * price + pending
@@ -842,9 +897,13 @@ class Engine:
         """Reduce-only orders (resting or waiting for a trigger) never add exposure: once their position is
         closed, flipped or smaller than the order, they are cancelled."""
         touched, self._touched_slots = self._touched_slots, set()
-        for meta in sorted((m for m in self.orders.values() if m.reduce_only), key=lambda m: m.order_id):
-            if (meta.account_id, meta.symbol, meta.slot) not in touched:
-                continue
+        for account_id in sorted({t[0] for t in touched}):
+            for meta in self.orders.of(account_id):
+                if meta.reduce_only and (account_id, meta.symbol, meta.slot) in touched:
+                    self._cancel_if_not_reducing(meta)
+
+    def _cancel_if_not_reducing(self, meta: OrderMeta) -> None:
+        if meta.order_id in self.orders:
             position = self.accounts[meta.account_id].position(meta.symbol, meta.slot)
             size = position.size if position is not None else ZERO
             reduces = (size > 0 and meta.side == "sell") or (size < 0 and meta.side == "buy")
@@ -1000,9 +1059,12 @@ class Engine:
         for key in self.ledger.drain_touched():
             if key.startswith("trader/"):
                 dirty.add(int(key.split("/", 2)[1]))
-        dirty |= self._volatile_accounts()
+        dirty |= self._volatile
         dirty.discard(LIQUIDATION_ENGINE_ID)
         for account_id in sorted(dirty):
+            self._volatile.discard(account_id)
+            if account_id in self.accounts and self._moves_with_prices(self.accounts[account_id]):
+                self._volatile.add(account_id)
             for key in self._scan_keys.pop(account_id, ()):
                 scanner.remove(key)
             account = self.accounts.get(account_id)
@@ -1023,16 +1085,13 @@ class Engine:
                 self._scan_keys[account_id] = keys
         dirty.clear()
 
-    def _volatile_accounts(self) -> set[int]:
-        """Accounts whose scan inputs move with prices: collateral in other assets, or orders without a price."""
-        out = {m.account_id for m in self.orders.values() if m.price is None and not m.reduce_only}
-        priced = [a for a, coll in self.collateral.items() if coll.price_symbol is not None]
-        if priced:
-            for account_id in self._scan_keys:
-                balances = self.ledger.balances_of(self.accounts[account_id].wallet)
-                if any(balances.get(asset) for asset in priced):
-                    out.add(account_id)
-        return out
+    def _moves_with_prices(self, account: Account) -> bool:
+        """Whether an account's scan inputs move with prices (re-sent before every scan): collateral in an
+        asset priced by a market, or an order without a price (its margin is reserved at the mark)."""
+        if any(m.price is None and not m.reduce_only for m in self.orders.of(account.account_id)):
+            return True
+        balances = self.ledger.balances_of(account.wallet)
+        return any(balances.get(a) for a, coll in self.collateral.items() if coll.price_symbol is not None)
 
     def risk_candidates(self, symbols: set[str] | None) -> list[tuple[Account, Position | None]]:
         """Margin units the scanner flags (exactly confirmed there), in the order of the exact reference loop."""

@@ -56,7 +56,7 @@ class Ledger:
     """Exact double-entry balances with an optional in-memory history of transfers."""
 
     def __init__(self, keep_history: bool = True) -> None:
-        self._balances: dict[tuple[str, str], Decimal] = {}
+        self._accounts: dict[str, dict[str, Decimal]] = {}  # ledger account → asset → balance
         self._history: list[Transfer] | None = [] if keep_history else None
         self._sequence = 0
         #: Ledger accounts whose balances changed since the last :meth:`drain_touched` (for incremental scans).
@@ -78,9 +78,15 @@ class Ledger:
             raise ValidationError("destination", f"cannot transfer from {source} to itself")
         if amount == 0:
             return None
-        balances = self._balances
-        balances[(source, asset)] = balances.get((source, asset), ZERO) - amount
-        balances[(destination, asset)] = balances.get((destination, asset), ZERO) + amount
+        accounts = self._accounts
+        src = accounts.get(source)
+        if src is None:
+            src = accounts[source] = {}
+        dst = accounts.get(destination)
+        if dst is None:
+            dst = accounts[destination] = {}
+        src[asset] = src.get(asset, ZERO) - amount
+        dst[asset] = dst.get(asset, ZERO) + amount
         self.touched.add(source)
         self.touched.add(destination)
         self._sequence += 1
@@ -103,20 +109,20 @@ class Ledger:
         return touched
 
     def balance(self, account: str, asset: str) -> Decimal:
-        return self._balances.get((account, asset), ZERO)
+        return self._accounts.get(account, {}).get(asset, ZERO)
 
     def balances_of(self, account: str) -> dict[str, Decimal]:
-        return {asset: bal for (acct, asset), bal in self._balances.items() if acct == account and bal != 0}
+        return {asset: bal for asset, bal in self._accounts.get(account, {}).items() if bal != 0}
 
     def items(self) -> Iterator[tuple[tuple[str, str], Decimal]]:
-        return iter(sorted(self._balances.items()))
+        return iter(sorted(((acct, asset), bal) for acct, assets in self._accounts.items() for asset, bal in assets.items()))
 
     def assets(self) -> set[str]:
-        return {asset for (_, asset) in self._balances}
+        return {asset for assets in self._accounts.values() for asset in assets}
 
     def total(self, asset: str, include_external: bool = False) -> Decimal:
         return sum(
-            (bal for (acct, a), bal in self._balances.items() if a == asset and (include_external or acct != EXTERNAL)),
+            (assets.get(asset, ZERO) for acct, assets in self._accounts.items() if include_external or acct != EXTERNAL),
             ZERO,
         )
 
@@ -138,7 +144,7 @@ class Ledger:
     def snapshot(self) -> dict[str, dict[str, str]]:
         """Plain data for snapshots and the state hash (non-zero balances only, sorted)."""
         out: dict[str, dict[str, str]] = {}
-        for (acct, asset), bal in sorted(self._balances.items()):
+        for (acct, asset), bal in self.items():
             if bal != 0:
                 out.setdefault(acct, {})[asset] = str(bal)
         return out

@@ -9,6 +9,7 @@ from perprisk.cli.bench import bench_app
 from perprisk.cli.calc import calc_app
 from perprisk.cli import calc_tools  # noqa: F401
 from perprisk.cli.demo import demo_command
+from perprisk.cli.stress import stress_command, sweep_command
 
 app = typer.Typer(
     name="perprisk",
@@ -21,6 +22,8 @@ app = typer.Typer(
 app.add_typer(calc_app, name="calc")
 app.add_typer(bench_app, name="bench")
 app.command("demo")(demo_command)
+app.command("stress")(stress_command)
+app.command("sweep")(sweep_command)
 from perprisk.cli import serve as _serve  # noqa: E402,F401  (registers the `serve` command on app)
 
 

@@ -39,6 +39,21 @@ def adl_score(c: AdlCandidate) -> Fraction:
     return pnl_pct * leverage if pnl_pct > 0 else pnl_pct / leverage
 
 
+def adl_score_screen(sign: int, entry_price: float, mark_price: float, bankruptcy_price: float | None) -> float:
+    """:func:`adl_score` in floats (size cancels out), to screen a large queue; the exact score decides."""
+    pnl_pct = sign * (mark_price - entry_price) / entry_price
+    if bankruptcy_price is None:
+        leverage = 1.0
+    else:
+        distance = abs(mark_price - bankruptcy_price)
+        leverage = mark_price / distance if distance > 0 else 1e9
+    return pnl_pct * leverage if pnl_pct > 0 else pnl_pct / leverage
+
+
+#: Relative margin around the screening boundary: far above float error, so the exact order is never missed.
+SCREEN_TOLERANCE = 1e-9
+
+
 def adl_ranking(candidates: Iterable[AdlCandidate]) -> list[AdlCandidate]:
     """Candidates of one side of one market, first to be deleveraged first (ties: lower account id first)."""
     return sorted(candidates, key=lambda c: (-adl_score(c), c.account_id, c.slot))

@@ -30,7 +30,7 @@ from perprisk.formulas import MarginMode, bankruptcy_price, isolated_bankruptcy_
 from perprisk.formulas.margin import margin_ratio
 from perprisk.ledger import LIQUIDATION_ENGINE_ID, PLATFORM
 from perprisk.money import Rounding, round_quantity, round_to_step
-from perprisk.risk.adl import AdlCandidate, adl_quintiles, adl_ranking
+from perprisk.risk.adl import SCREEN_TOLERANCE, AdlCandidate, adl_quintiles, adl_ranking, adl_score_screen
 
 #: A risk pass repeats until nothing is flagged (ADL at a bankruptcy price can push a counterparty under).
 MAX_ROUNDS = 8
@@ -370,23 +370,68 @@ class Liquidator:
                 e.ledger.transfer(position.margin_account, le.wallet, inst.settle, share, "socialized loss")
                 e._events.append(ev.LossSocialized(account.account_id, symbol, position.slot, share, ts))
 
-    def adl_queue(self, symbol: str, sign: int) -> list[tuple[Account, Position]]:
-        """Positions of ``sign`` in ``symbol`` (the liquidation engine excluded), first to be deleveraged first."""
+    def adl_queue(self, symbol: str, sign: int, quantity: Decimal | None = None,
+                  exclude: int | None = None) -> list[tuple[Account, Position]]:
+        """Positions of ``sign`` in ``symbol`` (the liquidation engine and ``exclude`` left out), first to be
+        deleveraged first.  With ``quantity``, only the head of the queue that covers it, exactly ranked: the
+        queue is screened with float scores and only the positions near or above the score where ``quantity``
+        is covered are ranked exactly (their order is the exact order of the whole queue)."""
         e = self.engine
         mark = Fraction(e.mark(symbol))
-        candidates = []
-        index = {}
-        for aid, account in sorted(e.accounts.items()):
-            if aid == LIQUIDATION_ENGINE_ID:
+        mark_f = float(mark)
+        screened: list[tuple[float, int, str, Account, Position]] = []
+        equity_cache: dict[int, float] = {}
+        for aid, account in e.accounts.items():
+            if aid == LIQUIDATION_ENGINE_ID or aid == exclude:
                 continue
             for p in account.open_positions():
                 if p.symbol != symbol or (1 if p.size > 0 else -1) != sign:
                     continue
-                candidate = AdlCandidate(aid, p.slot, sign, abs(Fraction(p.size)), p.entry_price, mark,
-                                         self.position_bankruptcy_price(account, p))
-                candidates.append(candidate)
-                index[(aid, p.slot)] = (account, p)
+                bp = self._screen_bankruptcy_price(account, p, mark_f, equity_cache)
+                score = adl_score_screen(sign, float(p.entry_price), mark_f, bp)
+                screened.append((score, aid, p.slot, account, p))
+        if quantity is not None and screened:
+            screened.sort(key=lambda t: (-t[0], t[1], t[2]))
+            covered = Decimal(0)
+            boundary = screened[-1][0]
+            for t in screened:
+                covered += abs(t[4].size)
+                if covered >= quantity:
+                    boundary = t[0]
+                    break
+            floor = boundary - SCREEN_TOLERANCE * max(1.0, abs(boundary))
+            screened = [t for t in screened if t[0] >= floor]
+        candidates = []
+        index = {}
+        for _, aid, slot, account, p in screened:
+            candidates.append(AdlCandidate(aid, slot, sign, abs(Fraction(p.size)), p.entry_price, mark,
+                                           self.position_bankruptcy_price(account, p)))
+            index[(aid, slot)] = (account, p)
         return [index[(c.account_id, c.slot)] for c in adl_ranking(candidates)]
+
+    def _screen_bankruptcy_price(self, account: Account, position: Position, mark: float,
+                                 equity_cache: dict[int, float]) -> float | None:
+        """The bankruptcy price in floats: where the unit's equity, linear in this market's price, is zero."""
+        e = self.engine
+        if position.margin_mode is MarginMode.ISOLATED:
+            settle = e.markets[position.symbol].instrument.settle
+            bp = -float(e.ledger.balance(position.margin_account, settle)) / float(position.size)
+        else:
+            equity = equity_cache.get(account.account_id)
+            if equity is None:
+                equity = 0.0
+                for asset, balance in e.ledger.balances_of(account.wallet).items():
+                    coll = e.collateral.get(asset)
+                    price = e.asset_price(asset) if coll is not None else None
+                    if price is not None:
+                        value = float(balance) * float(price)
+                        equity += value * (1 - float(coll.haircut)) if balance > 0 else value
+                for p in account.open_positions():
+                    if p.margin_mode is MarginMode.CROSS:
+                        equity += float(p.size) * float(e.mark(p.symbol))
+                equity_cache[account.account_id] = equity
+            bp = mark - equity / float(position.size)
+        return bp if bp > 0 else None
 
     def adl_quintiles(self, symbol: str) -> dict[tuple[int, str], int]:
         """ADL quintile (1–5) of every open position in ``symbol``, longs and shorts ranked separately."""
@@ -424,10 +469,11 @@ class Liquidator:
         e = self.engine
         le = e.accounts[LIQUIDATION_ENGINE_ID]
         remaining = quantity
-        queue = self.adl_queue(chunk.symbol, -chunk.sign)
+        queue = self.adl_queue(chunk.symbol, -chunk.sign, quantity, exclude=chunk.account_id)
         # the liquidated account's own opposite leg (hedge mode) only as a last resort
-        queue = [q for q in queue if q[0].account_id != chunk.account_id] + [
-            q for q in queue if q[0].account_id == chunk.account_id]
+        covered = sum((abs(p.size) for _, p in queue), Decimal(0))
+        if covered < quantity:
+            queue += [q for q in self.adl_queue(chunk.symbol, -chunk.sign) if q[0].account_id == chunk.account_id]
         for account, position in queue:
             if remaining <= 0:
                 break

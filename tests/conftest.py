@@ -1,0 +1,8 @@
+"""Makes ``tests_support`` (shared test builders) importable from every test folder."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
