@@ -25,7 +25,6 @@ INSURANCE_FUND = "insurance_fund"
 FEES = "fees"
 PLATFORM = "platform"
 LIQUIDATION_ENGINE = "liquidation_engine"
-SYSTEM_ACCOUNTS = (EXTERNAL, INSURANCE_FUND, FEES, PLATFORM, LIQUIDATION_ENGINE)
 
 
 #: The engine account id of the liquidation engine (its positions are real and count in open interest).

@@ -33,7 +33,6 @@ DISPLAY_DIGITS = 40
 
 Number = Union[Decimal, Fraction, int]
 ZERO = Decimal(0)
-ONE = Decimal(1)
 
 
 class Rounding(str, Enum):
