@@ -593,21 +593,29 @@ def _read_generic_csv(text: str, name: str) -> _Table:
     )
 
 
-class _Num(str):
+class JsonNumber(str):
     """A JSON number's own text (as opposed to a JSON string)."""
 
 
-def _read_freqtrade(text: str, name: str) -> _Table:
+def json_rows(text: str, name: str, shape: str) -> list:
+    """A JSON document that must be a list of rows; numbers kept as their own text (:class:`JsonNumber`).
+
+    ``shape`` describes a row for the error message, e.g. ``"[ms, open, high, low, close, volume]"``.
+    """
     try:
-        data = json.loads(text, parse_float=_Num, parse_int=_Num, parse_constant=_Num)
+        data = json.loads(text, parse_float=JsonNumber, parse_int=JsonNumber, parse_constant=JsonNumber)
     except json.JSONDecodeError as exc:
         raise ValidationError(
             f"{name}:row {exc.lineno}", f"not valid JSON: {exc.msg} (column {exc.colno})"
         ) from None
     if not isinstance(data, list):
-        raise ValidationError(
-            name, f"expected a JSON list of [ms, open, high, low, close, volume], got {type(data).__name__}"
-        )
+        raise ValidationError(name, f"expected a JSON list of {shape} rows, got {type(data).__name__}")
+    return data
+
+
+
+def _read_freqtrade(text: str, name: str) -> _Table:
+    data = json_rows(text, name, "[ms, open, high, low, close, volume]")
     if not data:
         raise ValidationError(name, "empty file: no candles")
     cols: list[list[str]] = [[] for _ in range(6)]
@@ -619,7 +627,7 @@ def _read_freqtrade(text: str, name: str) -> _Table:
                 f"expected [ms, open, high, low, close, volume] (6 values), found {found}",
             )
         for k, v in enumerate(item):
-            if not isinstance(v, _Num):
+            if not isinstance(v, JsonNumber):
                 what = "empty value (null)" if v is None else f"not a number: {json.dumps(v)}"
                 raise ValidationError(f"{name}:row {i}:{_FREQTRADE_COLUMNS[k]}", what)
             cols[k].append(str(v))  # the number's own text, as a plain str

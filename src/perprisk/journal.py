@@ -24,6 +24,21 @@ SCHEMA = (
 )
 
 
+def command_row(command: Any) -> tuple[str, str]:
+    """``(kind, body)`` stored for a command: its type and its exact JSON record (shared by every journal)."""
+    record = encode(command)
+    return record["type"], json.dumps(record, separators=(",", ":"))
+
+
+def row_command(body: str | bytes) -> Any:
+    """The command a stored body describes (inverse of :func:`command_row`)."""
+    return decode(json.loads(body))
+
+
+def state_blob(state: Any) -> bytes:
+    return pickle.dumps(state, protocol=pickle.HIGHEST_PROTOCOL)
+
+
 class SqliteJournal:
     """Append-only command log in one SQLite file (``:memory:`` for tests)."""
 
@@ -45,12 +60,8 @@ class SqliteJournal:
 
     def append(self, command: Any) -> int:
         """Write one command durably; returns its sequence number (1, 2, ...)."""
-        record = encode(command)
         seq = self._last_seq + 1
-        self._db.execute(
-            "INSERT INTO commands (seq, kind, body) VALUES (?, ?, ?)",
-            (seq, record["type"], json.dumps(record, separators=(",", ":"))),
-        )
+        self._db.execute("INSERT INTO commands (seq, kind, body) VALUES (?, ?, ?)", (seq, *command_row(command)))
         self._last_seq = seq
         return seq
 
@@ -58,12 +69,12 @@ class SqliteJournal:
         """``(seq, command)`` for every command after ``after``, in order."""
         cursor = self._db.execute("SELECT seq, body FROM commands WHERE seq > ? ORDER BY seq", (after,))
         for seq, body in cursor:
-            yield int(seq), decode(json.loads(body))
+            yield int(seq), row_command(body)
 
     def save_snapshot(self, seq: int, state: Any, state_hash: str) -> None:
         self._db.execute(
             "INSERT OR REPLACE INTO snapshots (seq, state_hash, state) VALUES (?, ?, ?)",
-            (seq, state_hash, pickle.dumps(state, protocol=pickle.HIGHEST_PROTOCOL)),
+            (seq, state_hash, state_blob(state)),
         )
 
     def latest_snapshot(self) -> tuple[int, Any, str] | None:

@@ -14,12 +14,11 @@ Snapshots are pickles of the engine state: load journals only from databases you
 
 from __future__ import annotations
 
-import json
 import pickle
 from contextlib import contextmanager
 from typing import Any, Iterator
 
-from perprisk.commands import decode, encode
+from perprisk.journal import command_row, row_command, state_blob
 from perprisk.errors import ValidationError
 
 SCHEMA = (
@@ -64,12 +63,8 @@ class PostgresJournal:
 
     def append(self, command: Any) -> int:
         """Write one command durably (committed at once, or with the enclosing :meth:`batch`)."""
-        record = encode(command)
         seq = self._last_seq + 1
-        self._db.execute(
-            "INSERT INTO commands (seq, kind, body) VALUES (%s, %s, %s)",
-            (seq, record["type"], json.dumps(record, separators=(",", ":"))),
-        )
+        self._db.execute("INSERT INTO commands (seq, kind, body) VALUES (%s, %s, %s)", (seq, *command_row(command)))
         self._last_seq = seq
         return seq
 
@@ -102,13 +97,13 @@ class PostgresJournal:
                 return
             for seq, body in rows:
                 last = int(seq)
-                yield last, decode(json.loads(body))
+                yield last, row_command(body)
 
     def save_snapshot(self, seq: int, state: Any, state_hash: str) -> None:
         self._db.execute(
             "INSERT INTO snapshots (seq, state_hash, state) VALUES (%s, %s, %s) "
             "ON CONFLICT (seq) DO UPDATE SET state_hash = EXCLUDED.state_hash, state = EXCLUDED.state",
-            (seq, state_hash, pickle.dumps(state, protocol=pickle.HIGHEST_PROTOCOL)),
+            (seq, state_hash, state_blob(state)),
         )
 
     def latest_snapshot(self) -> tuple[int, Any, str] | None:

@@ -122,7 +122,6 @@ class Liquidator:
     # ------------------------------------------------------------------------------ isolated
 
     def liquidate_isolated(self, account: Account, position: Position, ts: int) -> None:
-        e = self.engine
         symbol = position.symbol
         settings = account.market(symbol)
         if settings.auto_add_margin:

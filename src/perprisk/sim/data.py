@@ -31,7 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
-from perprisk.candles import FORMATS, Candles, Gap, load_candles
+from perprisk.candles import FORMATS, Candles, Gap, JsonNumber, json_rows, load_candles
 from perprisk.errors import ValidationError
 from perprisk.paths import DATA_DIR
 
@@ -173,10 +173,6 @@ class FundingRates:
         return [(int(self.timestamps_ms[i]), self.rates[i]) for i in range(lo, hi)]
 
 
-class _Num(str):
-    """A JSON number kept as its own text."""
-
-
 def load_funding_rates(path: str | Path, fmt: str | None = None) -> FundingRates:
     """Funding rates from freqtrade JSON (``fmt="freqtrade-json"``) or CSV (``fmt="csv"``); detected if None.
 
@@ -256,23 +252,14 @@ def _epoch_ms(text: str, field: str) -> int:
 
 
 def _funding_json(text: str, name: str) -> list[tuple[int, str, str, str, str]]:
-    try:
-        data = json.loads(text, parse_float=_Num, parse_int=_Num, parse_constant=_Num)
-    except json.JSONDecodeError as exc:
-        raise ValidationError(
-            f"{name}:row {exc.lineno}", f"not valid JSON: {exc.msg} (column {exc.colno})"
-        ) from None
-    if not isinstance(data, list):
-        raise ValidationError(
-            name, f"expected a JSON list of [ms, rate, ...] rows, got {type(data).__name__}"
-        )
+    data = json_rows(text, name, "[ms, rate, ...]")
     out = []
     for i, item in enumerate(data, start=1):
         if not isinstance(item, list) or len(item) < 2:
             raise ValidationError(f"{name}:row {i}:columns", "expected [ms, rate, ...] (at least 2 values)")
         for k, col in ((0, "timestamp"), (1, "rate")):
             v = item[k]
-            if not isinstance(v, _Num):
+            if not isinstance(v, JsonNumber):
                 what = "empty value (null)" if v is None else f"not a number: {json.dumps(v)}"
                 raise ValidationError(f"{name}:row {i}:{col}", what)
             if v.lower() in ("nan", "infinity", "-infinity"):

@@ -25,7 +25,7 @@ are the engine's ``liquidation_capacity`` and the runner's ``latency_ticks``.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -33,6 +33,7 @@ from typing import Any
 import numpy as np
 
 from perprisk.errors import ValidationError
+from perprisk.sim.settings import check_known
 from perprisk.money import Rounding, round_to_step
 from perprisk.sim.data import DEFAULT_DEPTH_FILES, load_depth_snapshot
 
@@ -117,12 +118,7 @@ class LiquidityConfig:
 
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any], prefix: str = "liquidity") -> LiquidityConfig:
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise ValidationError(
-                f"{prefix}.{unknown[0]}", f"unknown setting (known: {', '.join(sorted(known))})"
-            )
+        check_known(cls, values, prefix)
         clean: dict[str, Any] = {}
         for k, v in values.items():
             try:

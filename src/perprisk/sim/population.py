@@ -27,18 +27,18 @@ the instrument's lot and tick grid before it reaches the engine.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
 
 from perprisk.errors import ValidationError
+from perprisk.sim.settings import check_known
 from perprisk.instrument import TierTable
 
 __all__ = [
     "Population",
     "PopulationConfig",
-    "estimated_liquidation_distance",
     "generate_population",
     "hill_tail_index",
     "population_stats",
@@ -97,12 +97,7 @@ class PopulationConfig:
 
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any], prefix: str = "population") -> PopulationConfig:
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise ValidationError(
-                f"{prefix}.{unknown[0]}", f"unknown setting (known: {', '.join(sorted(known))})"
-            )
+        check_known(cls, values, prefix)
         clean: dict[str, Any] = {}
         for k, v in values.items():
             if k == "stop_fraction":
@@ -159,21 +154,6 @@ def tier_arrays(tiers: TierTable) -> tuple[np.ndarray, np.ndarray, np.ndarray, n
 
 def _tier_index(floors: np.ndarray, notional: np.ndarray) -> np.ndarray:
     return np.clip(np.searchsorted(floors, notional, side="right") - 1, 0, len(floors) - 1)
-
-
-def estimated_liquidation_distance(
-    notional: np.ndarray, leverage: np.ndarray, buffer: np.ndarray, tiers: TierTable, taker_fee: float
-) -> np.ndarray:
-    """Relative distance from the entry to the liquidation price, for statistics and stop placement (float).
-
-    Margin ``m = N/L·(1 + buffer)``; the position is liquidated when it has lost ``m − MM − fee``, with the
-    maintenance margin ``N·mmr − cum`` of the tier at entry: distance ≈ ``(m − MM − N·fee) / N``.
-    """
-    floors, mmrs, cums, _ = tier_arrays(tiers)
-    k = _tier_index(floors, notional)
-    margin = notional / leverage * (1.0 + buffer)
-    mm = notional * mmrs[k] - cums[k] + notional * taker_fee
-    return np.maximum((margin - mm) / notional, 1e-6)
 
 
 def generate_population(

@@ -35,6 +35,7 @@ from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields, replace
 from decimal import Decimal
+from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +46,7 @@ from perprisk import events as ev
 from perprisk.candles import FORMATS, Candles
 from perprisk.engine import Engine, EngineConfig
 from perprisk.errors import ValidationError
+from perprisk.sim.settings import check_known
 from perprisk.instrument import Instrument, TierSpec, TierTable, load_tier_table
 from perprisk.ledger import PLATFORM
 from perprisk.money import Rounding, format_decimal, round_to_step, to_decimal
@@ -63,7 +65,6 @@ from perprisk.sim.paths import ORDERS, PricePath, candles_to_path, funding_event
 from perprisk.sim.population import (
     Population,
     PopulationConfig,
-    estimated_liquidation_distance,
     generate_population,
     population_stats,
 )
@@ -201,12 +202,7 @@ class Scenario:
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any], prefix: str = "scenario") -> Scenario:
         """A scenario from plain values (a TOML table); nested ``population`` / ``liquidity`` tables."""
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise ValidationError(
-                f"{prefix}.{unknown[0]}", f"unknown setting (known: {', '.join(sorted(known))})"
-            )
+        check_known(cls, values, prefix)
         clean: dict[str, Any] = {}
         for k, v in values.items():
             if k == "population":
@@ -661,37 +657,24 @@ class StressRunner:
             return
         self.entries += 1
         if pop.stop[i]:
-            self._place_stop(i, account_id, side, quantity, price, leverage, buffer)
+            self._place_stop(i, account_id, side, quantity, price)
 
-    def _place_stop(
-        self,
-        i: int,
-        account_id: int,
-        side: str,
-        quantity: Decimal,
-        price: Decimal,
-        leverage: Decimal,
-        buffer: Decimal,
-    ) -> None:
+    def _place_stop(self, i: int, account_id: int, side: str, quantity: Decimal, price: Decimal) -> None:
+        """A reduce-only stop-loss a population-drawn fraction of the way from the entry to the engine's own
+        liquidation price (one source of truth for the formula: the engine's ``liquidation``)."""
         pop = self.population
         inst = self.instrument
-        distance = estimated_liquidation_distance(
-            np.array([float(quantity * price)]),
-            np.array([float(leverage)]),
-            np.array([float(buffer)]),
-            inst.tiers,
-            float(inst.taker_fee),
-        )[0]
-        offset = float(pop.stop_fraction[i]) * float(distance)
+        result = self.engine.liquidation(account_id, self.symbol)
+        if result is None or result.liquidation_price is None:
+            self.stops_refused += 1
+            return
+        fraction = Fraction(Decimal(repr(float(pop.stop_fraction[i]))))  # drawn as a float statistic
+        level = Fraction(price) + (result.liquidation_price - Fraction(price)) * fraction
         if side == "buy":  # a long's stop sells below
-            trigger = round_to_step(
-                Decimal(repr(float(price) * (1.0 - offset))), inst.tick_size, Rounding.FLOOR
-            )
+            trigger = round_to_step(level, inst.tick_size, Rounding.FLOOR)
             stop_side = "sell"
         else:
-            trigger = round_to_step(
-                Decimal(repr(float(price) * (1.0 + offset))), inst.tick_size, Rounding.CEILING
-            )
+            trigger = round_to_step(level, inst.tick_size, Rounding.CEILING)
             stop_side = "buy"
         if trigger <= 0:
             self.stops_refused += 1
@@ -778,12 +761,11 @@ class StressRunner:
                 rng.choice(open_idx, size=self.scenario.distance_sample, replace=False).tolist()
             )
         out = {"long": [], "short": [], "long_isolated": [], "short_isolated": []}
-        mark = float(self.engine.mark(self.symbol))
         for i in open_idx:
             result = self.engine.liquidation(int(self.account_ids[i]), self.symbol)
-            if result is None or result.liquidation_price is None:
+            if result is None or result.distance_pct is None:
                 continue
-            pct = abs(mark - float(result.liquidation_price)) / mark * 100.0
+            pct = float(result.distance_pct)  # the formulas' exact distance, as a statistic
             key = "long" if self.population.side[i] > 0 else "short"
             out[key].append(pct)
             if self.population.isolated[i]:
