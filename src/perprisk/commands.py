@@ -103,6 +103,21 @@ class PlaceOrder:
 
 
 @dataclass(frozen=True)
+class BlockTrade:
+    """A trade agreed off the book between two accounts at ``price`` (within the market-order band of the
+    mark): ``account_id`` takes ``side`` and pays the taker fee, ``counterparty_id`` takes the other side and
+    pays the maker fee.  Margin, leverage, reduce-only and debt rules are those of an order; one-way mode."""
+
+    account_id: int
+    counterparty_id: int
+    symbol: str
+    side: str  # buy | sell, for account_id
+    quantity: Decimal
+    price: Decimal
+    reduce_only: bool = False
+
+
+@dataclass(frozen=True)
 class CancelOrder:
     account_id: int
     symbol: str
@@ -175,7 +190,7 @@ class SettleFunding:
 
 Command = Union[
     CreateAccount, Deposit, Withdraw, DepositInsuranceFund, SetPositionMode, SetMarginMode, SetLeverage, SetAutoAddMargin,
-    AdjustIsolatedMargin, PlaceOrder, CancelOrder, AmendOrder, SetAlert, RemoveAlert, SetMarkPrice, IndexQuotes, SampleFunding,
+    AdjustIsolatedMargin, PlaceOrder, BlockTrade, CancelOrder, AmendOrder, SetAlert, RemoveAlert, SetMarkPrice, IndexQuotes, SampleFunding,
     SettleFunding,
 ]
 COMMAND_TYPES: dict[str, type] = {cls.__name__: cls for cls in typing.get_args(Command)}

@@ -12,6 +12,7 @@ plus the taker fee to close), so the liquidation price the engine reports equals
 
 from __future__ import annotations
 
+import decimal
 import hashlib
 import json
 from dataclasses import dataclass, field, replace
@@ -54,7 +55,15 @@ from perprisk.risk.insurance import InsuranceFund
 from perprisk.risk.scanner import FastScanner, ScanMarket
 from perprisk.risk.liquidation import Liquidator
 from perprisk.risk.policies import get_policy
-from perprisk.money import ZERO, Rounding, format_decimal, is_multiple_of, round_to_step, to_decimal
+from perprisk.money import (
+    EXACT_CONTEXT,
+    ZERO,
+    Rounding,
+    format_decimal,
+    is_multiple_of,
+    round_to_step,
+    to_decimal,
+)
 
 GENERIC = FAMILIES["generic"]
 
@@ -341,19 +350,40 @@ class Engine:
 
     def order_margin(self, account: Account, symbol: str | None = None, margin_mode: MarginMode | None = None) -> Fraction:
         """Initial margin reserved by open orders that would add exposure (reduce-only orders reserve none)."""
-        total = Fraction(0)
+        # Σ remaining × price per market in exact decimals (one division by the market's leverage after)
+        notional: dict[str, Decimal] = {}
         for meta in self.orders.of(account.account_id):
             if meta.reduce_only:
                 continue
             if symbol is not None and meta.symbol != symbol:
                 continue
+            price = meta.price if meta.price is not None else self._mark_or_none(meta.symbol)
+            if price is None:
+                continue
+            try:
+                value = EXACT_CONTEXT.multiply(meta.remaining, price)
+                notional[meta.symbol] = EXACT_CONTEXT.add(notional.get(meta.symbol, ZERO), value)
+            except decimal.Inexact:  # beyond 60 digits: cannot happen on a tick/lot grid, kept exact anyway
+                return self._order_margin_rational(account, symbol, margin_mode)
+        total = Fraction(0)
+        for market, value in notional.items():
+            settings = account.market(market)
+            if margin_mode is not None and settings.margin_mode is not margin_mode:
+                continue
+            total += Fraction(value) / Fraction(settings.leverage)
+        return total
+
+    def _order_margin_rational(self, account: Account, symbol: str | None, margin_mode: MarginMode | None) -> Fraction:
+        total = Fraction(0)
+        for meta in self.orders.of(account.account_id):
+            if meta.reduce_only or (symbol is not None and meta.symbol != symbol):
+                continue
             settings = account.market(meta.symbol)
             if margin_mode is not None and settings.margin_mode is not margin_mode:
                 continue
             price = meta.price if meta.price is not None else self._mark_or_none(meta.symbol)
-            if price is None:
-                continue
-            total += Fraction(meta.remaining) * Fraction(price) / Fraction(settings.leverage)
+            if price is not None:
+                total += Fraction(meta.remaining) * Fraction(price) / Fraction(settings.leverage)
         return total
 
     def cross_equity(self, account: Account) -> Fraction:
@@ -693,24 +723,84 @@ class Engine:
                 price = Fraction(mark) * (1 + band if c.side == "buy" else 1 - band)
             else:
                 raise ValidationError("order_type", f"{c.symbol} has no mark price yet: use a limit order")
-            settings = account.market(c.symbol) if c.symbol in account.settings else MarketSettings(
-                leverage=self.config.default_leverage)
-            # leverage bounded by the tier of the resulting notional
-            current = sum((abs(p.size) for p in account.positions.values() if p.symbol == c.symbol), ZERO)
-            notional = (Fraction(current) + Fraction(opening_qty)) * price
-            tier = inst.tiers.tier_for_notional_clamped(notional)
-            if settings.leverage > tier.max_leverage:
-                raise ValidationError(
-                    "quantity", f"the resulting notional {_show(notional)} is in tier {tier.tier} whose maximum "
-                    f"leverage {tier.max_leverage}× is below the account's {settings.leverage}×: lower the leverage",
-                )
-            required = Fraction(opening_qty) * price / Fraction(settings.leverage)
-            required += Fraction(opening_qty) * price * max(Fraction(inst.taker_fee), Fraction(0))
-            available = self.available_balance(account)
-            if required > available:
-                raise ValidationError(
-                    "quantity", f"initial margin {_show(required)} exceeds the available balance {_show(available)}"
-                )
+            self._check_opening(account, c.symbol, opening_qty, price)
+
+    def _check_opening(self, account: Account, symbol: str, opening_qty: Decimal, price: Fraction,
+                       field: str = "quantity") -> None:
+        """An order or trade that opens ``opening_qty`` at ``price``: the leverage must fit the tier of the
+        resulting notional, and initial margin plus the taker fee must fit the available balance."""
+        inst = self.markets[symbol].instrument
+        settings = account.market(symbol) if symbol in account.settings else MarketSettings(
+            leverage=self.config.default_leverage)
+        # leverage bounded by the tier of the resulting notional
+        current = sum((abs(p.size) for p in account.positions.values() if p.symbol == symbol), ZERO)
+        notional = (Fraction(current) + Fraction(opening_qty)) * price
+        tier = inst.tiers.tier_for_notional_clamped(notional)
+        if settings.leverage > tier.max_leverage:
+            raise ValidationError(
+                field, f"the resulting notional {_show(notional)} is in tier {tier.tier} whose maximum "
+                f"leverage {tier.max_leverage}× is below the account's {settings.leverage}×: lower the leverage",
+            )
+        required = Fraction(opening_qty) * price / Fraction(settings.leverage)
+        required += Fraction(opening_qty) * price * max(Fraction(inst.taker_fee), Fraction(0))
+        available = self.available_balance(account)
+        if required > available:
+            raise ValidationError(
+                field, f"initial margin {_show(required)} exceeds the available balance {_show(available)}"
+            )
+
+    def _validate_BlockTrade(self, c: cmd.BlockTrade) -> None:
+        taker = self.account(c.account_id)
+        maker = self.account(c.counterparty_id, "counterparty_id")
+        if taker is maker:
+            raise ValidationError("counterparty_id", "a block trade needs two different accounts")
+        state = self.market(c.symbol)
+        inst = state.instrument
+        _choice(c.side, ("buy", "sell"), "side")
+        if not isinstance(c.reduce_only, bool):
+            raise ValidationError("reduce_only", f"expected true or false, got {c.reduce_only!r}")
+        quantity = to_decimal(c.quantity, "quantity", positive=True)
+        if not is_multiple_of(quantity, inst.lot_size):
+            raise ValidationError("quantity", f"{quantity} is not a multiple of the lot size {inst.lot_size}")
+        if quantity < inst.min_size:
+            raise ValidationError("quantity", f"{quantity} is below the minimum size {inst.min_size}")
+        price = to_decimal(c.price, "price", positive=True)
+        if not is_multiple_of(price, inst.tick_size):
+            raise ValidationError("price", f"{price} is not on the tick size {inst.tick_size}")
+        mark = self._mark_or_none(c.symbol)
+        if mark is None:
+            raise ValidationError("symbol", f"{c.symbol} has no mark price yet")
+        band = Fraction(self.config.market_order_band)
+        if abs(Fraction(price) - Fraction(mark)) > Fraction(mark) * band:
+            raise ValidationError("price", f"{price} is more than {_show(band * 100)} % away from the mark {mark}")
+        other_side = "sell" if c.side == "buy" else "buy"
+        for account, side, reduce_only, field in ((taker, c.side, c.reduce_only, "account_id"),
+                                                  (maker, other_side, False, "counterparty_id")):
+            if account.position_mode is PositionMode.HEDGE:
+                raise ValidationError(field, f"account {account.account_id} is in hedge mode: block trades are "
+                                      "for one-way accounts")
+            closable = self._closable(account, c.symbol, BOTH, side)
+            if reduce_only and quantity > closable:
+                raise ValidationError("reduce_only", "the trade would increase the position (or flip it)")
+            if account.blocked and quantity > closable:
+                raise ValidationError(field, f"account {account.account_id} is in debt: only reducing trades")
+            opening_qty = max(ZERO, quantity - closable)
+            if opening_qty > 0:
+                self._check_opening(account, c.symbol, opening_qty, Fraction(price), "quantity")
+
+    def _apply_BlockTrade(self, c: cmd.BlockTrade) -> None:
+        inst = self.markets[c.symbol].instrument
+        taker, maker = self.accounts[c.account_id], self.accounts[c.counterparty_id]
+        for account in (taker, maker):
+            if c.symbol not in account.settings:
+                account.settings[c.symbol] = MarketSettings(leverage=self.config.default_leverage)
+        other_side = "sell" if c.side == "buy" else "buy"
+        taker_fee, maker_fee = self._exchange(
+            c.symbol, [(taker, BOTH, c.side, inst.taker_fee), (maker, BOTH, other_side, inst.maker_fee)],
+            c.quantity, c.price, "block trade",
+        )
+        self._events.append(ev.BlockTraded(c.symbol, c.price, c.quantity, taker.account_id, maker.account_id,
+                                           c.side, taker_fee, maker_fee))
 
     def _apply_PlaceOrder(self, c: cmd.PlaceOrder) -> None:
         account = self.accounts[c.account_id]

@@ -74,6 +74,20 @@ class Trade:
 
 
 @dataclass(frozen=True)
+class BlockTraded:
+    """An off-book trade (:class:`perprisk.commands.BlockTrade`): not on the tape, the last price unchanged."""
+
+    symbol: str
+    price: Decimal
+    quantity: Decimal
+    taker_account_id: int
+    maker_account_id: int
+    taker_side: str
+    taker_fee: Decimal
+    maker_fee: Decimal
+
+
+@dataclass(frozen=True)
 class PositionChanged:
     account_id: int
     symbol: str

@@ -25,6 +25,28 @@ MONEY_CONTEXT = decimal.Context(
     traps=[decimal.InvalidOperation, decimal.DivisionByZero, decimal.Overflow],
 )
 
+#: Context for products that must be exact: 60 digits and ``Inexact`` trapped, so a result that would need
+#: rounding raises instead (callers fall back to rationals).
+EXACT_CONTEXT = decimal.Context(
+    prec=60,
+    rounding=decimal.ROUND_HALF_EVEN,
+    Emin=-999_999,
+    Emax=999_999,
+    traps=[decimal.InvalidOperation, decimal.DivisionByZero, decimal.Overflow, decimal.Inexact],
+)
+
+
+def exact_product(*factors: Decimal) -> Decimal | None:
+    """The exact product of finite Decimals, or None when it does not fit in 60 significant digits."""
+    result = Decimal(1)
+    try:
+        for f in factors:
+            result = EXACT_CONTEXT.multiply(result, f)
+    except decimal.Inexact:
+        return None
+    return result
+
+
 #: Largest decimal exponent accepted at the boundary (no price, size or balance is near 1e±40).
 MAX_EXPONENT = 40
 
@@ -148,6 +170,11 @@ def round_quantity(quantity: Number, lot: Decimal, rounding: Rounding = Rounding
 
 def is_multiple_of(value: Decimal, step: Decimal) -> bool:
     """True when ``value`` lies exactly on the grid of ``step``."""
+    if type(value) is Decimal and type(step) is Decimal and value.is_finite() and step.is_finite() and step:
+        try:  # exact decimal remainder (the trapping context refuses a rounded one)
+            return EXACT_CONTEXT.remainder(value, step).is_zero()
+        except (decimal.Inexact, decimal.InvalidOperation):
+            pass  # quotient beyond 60 digits: decide with rationals
     return (Fraction(value) / Fraction(step)).denominator == 1
 
 

@@ -43,6 +43,8 @@ def commands():
     clock = st.integers(1, 10**6)
     return st.one_of(
         place_order(), place_order(), place_order(),
+        st.builds(c.BlockTrade, account_ids, account_ids, st.just("BTCUSDT"), st.sampled_from(["buy", "sell"]),
+                  quantities, prices, st.booleans()),
         st.builds(c.CancelOrder, account_ids, st.just("BTCUSDT"), st.integers(1, 40)),
         st.builds(c.AmendOrder, account_ids, st.just("BTCUSDT"), st.integers(1, 40), prices, st.none()),
         st.builds(c.SetMarkPrice, st.just("BTCUSDT"), st.one_of(prices, prices.map(lambda p: p / 2)), clock),

@@ -33,7 +33,7 @@ from typing import ClassVar, Iterable, Mapping, Protocol, Sequence
 
 from perprisk.errors import ValidationError
 from perprisk.market._exact import clamp, exact
-from perprisk.money import Rounding, fraction_to_decimal, is_multiple_of, quantize, to_decimal
+from perprisk.money import Rounding, exact_product, fraction_to_decimal, is_multiple_of, quantize, to_decimal
 
 #: Binance/BitMEX defaults, per 8 hours.
 DEFAULT_INTEREST_RATE_8H = Decimal("0.0001")  # 0.01 %
@@ -270,6 +270,12 @@ def funding_payment(sign: int, size: object, mark: object, rate: object) -> Deci
     """
     if isinstance(sign, bool) or sign not in (1, -1):
         raise ValidationError("sign", f"must be +1 (long) or -1 (short), got {sign!r}")
+    if type(size) is Decimal and type(mark) is Decimal and type(rate) is Decimal:
+        # the engine's case: finite decimals multiply exactly (checked by the trapping context)
+        if size.is_finite() and mark.is_finite() and rate.is_finite() and size > 0 and mark > 0:
+            product = exact_product(size, mark, rate)
+            if product is not None:
+                return (0 - product) if sign > 0 else product + 0  # no negative zero
     q = exact(size, "size", positive=True)
     m = exact(mark, "mark", positive=True)
     f = exact(rate, "rate")

@@ -12,10 +12,11 @@ Every tick ``t`` (in this order)
     2. the market maker cancels its quotes and quotes a fresh ladder around the tick's price
        (:func:`perprisk.sim.liquidity.ladder`: calibrated depth, thinner and wider when volatile);
     3. positions due to close are closed, then positions due to open are opened: the trader deposits, sets
-       margin mode, leverage (capped by the tier of the exact notional) and auto-add margin, a flow desk
-       rests the exact opposite quantity at the tick's price and the trader takes it with an IOC order
-       (so every entry and exit is a real trade at the market price); traders with a stop-loss then place a
-       reduce-only stop-market order;
+       margin mode, leverage (capped by the tier of the exact notional) and auto-add margin, then trades
+       with a flow desk at the tick's price through the engine's ``BlockTrade`` (margin, tier leverage and
+       reduce-only checked as for an order, taker fee paid — so every entry and exit is a real trade at the
+       market price, without printing on the tape); traders with a stop-loss then place a reduce-only
+       stop-market order;
     4. the engine receives the mark (``SetMarkPrice``): conditional orders trigger in the book, then the
        engine's risk pass liquidates — with ``latency_ticks`` > 0 the engine sees the price of
        ``latency_ticks`` ticks ago while the book already quotes around the current one (seed 000 §2.5: a
@@ -601,30 +602,10 @@ class StressRunner:
 
     def _cross(
         self, account_id: int, desk: int, side: str, quantity: Decimal, price: Decimal, reduce_only: bool
-    ) -> bool:
-        """The desk rests ``quantity`` opposite at ``price``; the trader takes it with an IOC order."""
-        opposite = "sell" if side == "buy" else "buy"
-        desk_events = self._do(cmd.PlaceOrder(desk, self.symbol, opposite, quantity, price=price))
-        desk_order = desk_events[0].order_id
-        try:
-            self._do(
-                cmd.PlaceOrder(
-                    account_id,
-                    self.symbol,
-                    side,
-                    quantity,
-                    price=price,
-                    time_in_force="ioc",
-                    reduce_only=reduce_only,
-                )
-            )
-        except ValidationError:
-            if desk_order in self.engine.orders:
-                self._do(cmd.CancelOrder(desk, self.symbol, desk_order))
-            raise
-        if desk_order in self.engine.orders:  # partly filled (should not happen): withdraw the rest
-            self._do(cmd.CancelOrder(desk, self.symbol, desk_order))
-        return True
+    ) -> None:
+        """The trader trades ``quantity`` with a flow desk at ``price`` (a block trade: the engine checks margin,
+        tier leverage and reduce-only exactly as for an order; the trader pays the taker fee)."""
+        self._do(cmd.BlockTrade(account_id, desk, self.symbol, side, quantity, price, reduce_only))
 
     def _open(self, i: int, price: Decimal) -> None:
         pop = self.population
