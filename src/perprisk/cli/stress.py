@@ -44,6 +44,16 @@ def _progress_bar(enabled: bool, label: str):
     """A rich progress bar (to stderr) whose ``update(done, total)`` is the runner's progress callback."""
     if not enabled:
         return None, None
+    if not err_console.is_terminal:  # a log (make demo piped, CI): a plain line every 10 %
+        last = [-1]
+
+        def plain(done: int, total: int) -> None:
+            tenth = done * 10 // max(total, 1)
+            if tenth != last[0]:
+                last[0] = tenth
+                err_console.print(f"{label}: {done:,}/{total:,} steps ({tenth * 10} %)", highlight=False)
+
+        return None, plain
     from rich.progress import (
         BarColumn,
         MofNCompleteColumn,
@@ -57,7 +67,7 @@ def _progress_bar(enabled: bool, label: str):
         TextColumn("[bold]{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
-        TextColumn("ticks"),
+        TextColumn("steps (positions opened, then ticks)"),
         TimeElapsedColumn(),
         TextColumn("ETA"),
         TimeRemainingColumn(),

@@ -369,7 +369,8 @@ class _Totals:
 
 
 class StressRunner:
-    """One stress run (see the module documentation).  ``progress`` is a callable ``(done, total)`` or None."""
+    """One stress run (see the module documentation).  ``progress`` is a callable ``(done, total)`` or None,
+    counted in steps: one per position opened before the first tick, then one per tick."""
 
     def __init__(
         self,
@@ -797,6 +798,7 @@ class StressRunner:
         engine_s = 0.0
         latency = sc.latency_ticks
         fund_account = self.engine.insurance
+        initial = len(entries_at.get(0, ()))
         for tick in range(n_ticks):
             self._tick_liq = self._tick_adl = 0
             self._tick_liq_notional = self._tick_adl_notional = 0.0
@@ -807,8 +809,11 @@ class StressRunner:
             self._requote(tick, price)
             for i in exits_at.get(tick, ()):
                 self._close(i, price)
-            for i in entries_at.get(tick, ()):
+            opening = entries_at.get(tick, ())
+            for k, i in enumerate(opening):
                 self._open(i, price)
+                if tick == 0 and self.progress is not None and (k + 1) % 1000 == 0:
+                    self.progress(k + 1, initial + n_ticks)
             mark = path.prices[tick - latency] if tick >= latency else path.prices[0]
             t0 = time.perf_counter()
             self._do(cmd.SetMarkPrice(self.symbol, mark, ts))
@@ -834,7 +839,7 @@ class StressRunner:
             if tick == 0:
                 distances = self._distances()
             if self.progress is not None:
-                self.progress(tick + 1, n_ticks)
+                self.progress(initial + tick + 1, initial + n_ticks)
         series["time_ms"] = path.timestamps_ms.astype(float)
         elapsed = time.perf_counter() - started
         summary = self._summary(fund_min, fund_min_tick, series, elapsed)
