@@ -10,9 +10,14 @@ with the tier and the field named.
 from __future__ import annotations
 
 import json
+import math
 import tomllib
+import weakref
+from bisect import bisect_right
 from dataclasses import dataclass, field
 from decimal import Decimal
+from fractions import Fraction
+from itertools import pairwise
 from pathlib import Path
 from typing import Iterable, Mapping, Sequence
 
@@ -159,10 +164,7 @@ class TierTable:
         """
         if notional < 0:
             raise ValidationError("notional", f"must not be negative, got {notional}")
-        for tier in self.tiers:
-            if tier.cap is None or notional < tier.cap:
-                return tier
-        return self.tiers[-1]
+        return self.tiers[tier_index(self).clamped_position(notional)]
 
     @property
     def max_notional(self) -> Decimal | None:
@@ -170,6 +172,123 @@ class TierTable:
 
     def max_leverage_for_notional(self, notional: Decimal) -> Decimal:
         return self.tier_for_notional(notional).max_leverage
+
+
+# ------------------------------------------------------------------------------ exact index (a cache)
+
+
+def _common(values: Sequence[object]) -> tuple[int, tuple[int, ...]]:
+    """``(D, (n_1, …))`` with ``values[i] == n_i / D`` exactly (D the least common denominator)."""
+    ratios = [v.as_integer_ratio() for v in values]  # type: ignore[attr-defined]
+    den = math.lcm(1, *(d for _, d in ratios))
+    return den, tuple(n * (den // d) for n, d in ratios)
+
+
+def _finite(value: object) -> bool:
+    return isinstance(value, (int, Fraction)) or (isinstance(value, Decimal) and value.is_finite())
+
+
+@dataclass(frozen=True, slots=True)
+class TierIndex:
+    """A tier table's numbers as integers over common denominators, built once per table (see :func:`tier_index`).
+
+    ``mmr_k = mmr_nums[k] / mmr_den``, ``maintenance_amount_k = amount_nums[k] / amount_den``,
+    ``floor_k = floor_nums[k] / floor_den``; ``exact`` says those are available (finite numbers: always for
+    validated tables).  When the caps strictly increase with only the last one unbounded (``bisectable``), the
+    clamped tier lookup is a bisection; ``contiguous`` additionally says that every floor after the first is the
+    previous cap and is positive — the shape ``TierTable.from_specs`` guarantees, under which the tier of a
+    notional in ``[floor_k, floor_{k+1})`` is tier ``k``.  Hand-built tables of other shapes keep the plain scan.
+    """
+
+    tiers: tuple[RiskTier, ...]
+    exact: bool
+    mmr_den: int
+    mmr_nums: tuple[int, ...]
+    amount_den: int
+    amount_nums: tuple[int, ...]
+    bisectable: bool
+    caps: tuple[Decimal, ...]  # the bounded caps, increasing (bisectable tables only)
+    cap_den: int
+    cap_nums: tuple[int, ...]
+    contiguous: bool
+    floor_den: int
+    floor_nums: tuple[int, ...]
+    #: further figures derived from the table alone, memoized by the formulas that use them (keyed by them)
+    memo: dict = field(default_factory=dict, compare=False, repr=False)
+
+    @classmethod
+    def build(cls, table: TierTable) -> TierIndex:
+        tiers = table.tiers
+        exact = all(_finite(t.mmr) and _finite(t.maintenance_amount) for t in tiers)
+        mmr_den, mmr_nums = _common([t.mmr for t in tiers]) if exact else (1, ())
+        amount_den, amount_nums = _common([t.maintenance_amount for t in tiers]) if exact else (1, ())
+        caps = [t.cap for t in tiers]
+        bounded = tuple(c for c in caps if c is not None)
+        bisectable = (
+            all(c is not None for c in caps[:-1])
+            and all(_finite(c) for c in bounded)
+            and all(a < b for a, b in pairwise(bounded))
+        )
+        cap_den, cap_nums = _common(bounded) if bisectable else (1, ())
+        floors = [t.floor for t in tiers]
+        contiguous = (
+            exact
+            and bisectable
+            and all(_finite(f) for f in floors)
+            and all(floors[k] == caps[k - 1] for k in range(1, len(tiers)))
+            and (len(tiers) == 1 or floors[1] > 0)
+        )
+        floor_den, floor_nums = _common(floors) if contiguous else (1, ())
+        return cls(tiers, exact, mmr_den, mmr_nums, amount_den, amount_nums, bisectable,
+                   bounded if bisectable else (), cap_den, cap_nums, contiguous, floor_den, floor_nums)
+
+    def clamped_position(self, notional) -> int:
+        """Position in the table of the first tier whose cap exceeds ``notional`` (else the last); ``notional ≥ 0``."""
+        kind = type(notional)
+        if self.bisectable:
+            if kind is Decimal and notional.is_finite():
+                return min(bisect_right(self.caps, notional), len(self.tiers) - 1)
+            if kind is Fraction or kind is int:
+                return self.clamped_position_of_ratio(notional.numerator, notional.denominator)
+        for k, tier in enumerate(self.tiers):
+            if tier.cap is None or notional < tier.cap:
+                return k
+        return len(self.tiers) - 1
+
+    def clamped_position_of_ratio(self, numerator: int, denominator: int) -> int:
+        """:meth:`clamped_position` of the notional ``numerator / denominator`` (``denominator > 0``).
+
+        ``n/d < cap_k = C_k/D`` ⇔ ``⌊n·D/d⌋ < C_k`` (C_k an integer): one division, then a bisection.
+        """
+        if not self.bisectable:
+            return self.clamped_position(Fraction(numerator, denominator))
+        scaled = (numerator * self.cap_den) // denominator
+        return min(bisect_right(self.cap_nums, scaled), len(self.tiers) - 1)
+
+
+_INDEXES: dict[int, tuple[weakref.ref[TierTable], TierIndex]] = {}
+
+
+def tier_index(table: TierTable) -> TierIndex:
+    """The :class:`TierIndex` of ``table``, cached by identity for as long as the table lives.
+
+    Kept beside the table rather than on it, so tables pickle, compare and print exactly as before.
+    """
+    key = id(table)
+    entry = _INDEXES.get(key)
+    if entry is not None and entry[0]() is table:
+        index = entry[1]
+        if index.tiers is table.tiers:
+            return index
+    index = TierIndex.build(table)
+    _INDEXES[key] = (weakref.ref(table, lambda _ref, key=key: _drop_index(key, _ref)), index)
+    return index
+
+
+def _drop_index(key: int, ref: weakref.ref[TierTable]) -> None:
+    entry = _INDEXES.get(key)
+    if entry is not None and entry[0] is ref:
+        del _INDEXES[key]
 
 
 # ---------------------------------------------------------------------------------------------- loaders

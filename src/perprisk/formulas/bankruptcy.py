@@ -5,7 +5,7 @@ from __future__ import annotations
 from fractions import Fraction
 from typing import TYPE_CHECKING, Sequence
 
-from perprisk.formulas.margin import unrealized_pnl
+from perprisk.formulas.margin import exact_ratio, unrealized_pnl
 from perprisk.money import Number
 
 if TYPE_CHECKING:
@@ -14,7 +14,10 @@ if TYPE_CHECKING:
 
 def isolated_bankruptcy_price(sign: int, size: Number, entry_price: Number, position_margin: Number) -> Fraction:
     """``BP = E − s·PM/q`` (may be ≤ 0 for an over-margined long: then it is never reached)."""
-    return Fraction(entry_price) - sign * Fraction(position_margin) / Fraction(size)
+    en, ed = exact_ratio(entry_price)
+    mn, md = exact_ratio(position_margin)
+    qn, qd = exact_ratio(size)
+    return Fraction(en * md * qn - sign * mn * qd * ed, ed * md * qn)
 
 
 def bankruptcy_price(
@@ -33,12 +36,21 @@ def bankruptcy_price(
     if margin_mode is MarginMode.CROSS:
         for leg in others:
             c += unrealized_pnl(leg.sign, leg.size, leg.entry_price, leg.mark_price)
-    net = sum((leg.sign * Fraction(leg.size) for leg in targets), Fraction(0))
-    if net == 0:
-        return None
-    if len(targets) == 1 and margin_mode is not MarginMode.CROSS:
+    if len(targets) == 1 and targets[0].size:
+        # one leg: (s·q·E − c) / (s·q) is the isolated formula E − s·c/q
         leg = targets[0]
         price = isolated_bankruptcy_price(leg.sign, leg.size, leg.entry_price, c)
-    else:
-        price = (sum((leg.sign * Fraction(leg.size) * Fraction(leg.entry_price) for leg in targets), Fraction(0)) - c) / net
+        return price if price > 0 else None
+    # Σ s·q (net) and Σ s·q·E as integer ratios
+    net_n, net_d, value_n, value_d = 0, 1, 0, 1
+    for leg in targets:
+        qn, qd = exact_ratio(leg.size)
+        en, ed = exact_ratio(leg.entry_price)
+        net_n, net_d = net_n * qd + leg.sign * qn * net_d, net_d * qd
+        value_n, value_d = value_n * qd * ed + leg.sign * qn * en * value_d, value_d * qd * ed
+    if net_n == 0:
+        return None
+    cn, cd = c.numerator, c.denominator
+    # (Σ s·q·E − c) / net
+    price = Fraction((value_n * cd - cn * value_d) * net_d, value_d * cd * net_n)
     return price if price > 0 else None

@@ -16,9 +16,9 @@ from dataclasses import dataclass
 from fractions import Fraction
 
 from perprisk.errors import ValidationError
-from perprisk.formulas.margin import maintenance_margin_in_tier
+from perprisk.formulas.margin import exact_ratio, maintenance_margin_ratio
 from perprisk.formulas.positions import PositionLeg
-from perprisk.instrument import RiskTier
+from perprisk.instrument import RiskTier, tier_index
 
 
 @dataclass(frozen=True)
@@ -38,23 +38,45 @@ class LiquidationFamily:
 
     def fixed_tier(self, leg: PositionLeg) -> RiskTier:
         """The tier used when there is no re-check: of the entry value or of the notional at mark."""
-        basis = leg.mark_price if self.mm_at_price else leg.entry_price
-        return leg.tiers.tier_for_notional_clamped(Fraction(leg.size) * Fraction(basis))
+        return _tier_of_notional(leg, leg.mark_price if self.mm_at_price else leg.entry_price)
 
     def tier_at(self, leg: PositionLeg, price: Fraction) -> RiskTier:
         """The tier in force when the leg's market trades at ``price``."""
         if self.tier_recheck:
-            return leg.tiers.tier_for_notional_clamped(Fraction(leg.size) * price)
+            return _tier_of_notional(leg, price)
         return self.fixed_tier(leg)
 
     def maintenance(self, leg: PositionLeg, price: Fraction, tier: RiskTier | None = None) -> Fraction:
         """Maintenance margin of ``leg`` when its market is at ``price`` (fee excluded)."""
+        return Fraction(*self.maintenance_ratio(leg, price, tier))
+
+    def maintenance_ratio(self, leg: PositionLeg, price: Fraction, tier: RiskTier | None = None) -> tuple[int, int]:
+        """:meth:`maintenance` as an integer pair ``(n, d)``, ``d > 0``."""
         tier = tier or self.tier_at(leg, price)
-        basis = price if self.mm_at_price else Fraction(leg.entry_price)
-        return maintenance_margin_in_tier(Fraction(leg.size) * basis, tier, self.uses_maintenance_amount)
+        qn, qd = exact_ratio(leg.size)
+        bn, bd = exact_ratio(price if self.mm_at_price else leg.entry_price)
+        return maintenance_margin_ratio(qn * bn, qd * bd, tier, self.uses_maintenance_amount)
 
     def closing_fee(self, leg: PositionLeg, price: Fraction, taker_fee: Fraction) -> Fraction:
-        return Fraction(leg.size) * price * taker_fee if self.uses_taker_fee else Fraction(0)
+        return Fraction(*self.closing_fee_ratio(leg, price, taker_fee))
+
+    def closing_fee_ratio(self, leg: PositionLeg, price: Fraction, taker_fee: Fraction) -> tuple[int, int]:
+        """:meth:`closing_fee` as an integer pair ``(n, d)``, ``d > 0``."""
+        if not self.uses_taker_fee:
+            return 0, 1
+        qn, qd = exact_ratio(leg.size)
+        pn, pd = exact_ratio(price)
+        fn, fd = exact_ratio(taker_fee)
+        return qn * pn * fn, qd * pd * fd
+
+
+def _tier_of_notional(leg: PositionLeg, price: Fraction | object) -> RiskTier:
+    """``leg.tiers.tier_for_notional_clamped(q·price)`` without building the notional as a Fraction."""
+    qn, qd = exact_ratio(leg.size)
+    pn, pd = exact_ratio(price)  # type: ignore[arg-type]
+    if qn * pn < 0:
+        return leg.tiers.tier_for_notional_clamped(Fraction(qn * pn, qd * pd))  # refused: negative notional
+    return leg.tiers.tiers[tier_index(leg.tiers).clamped_position_of_ratio(qn * pn, qd * pd)]
 
 
 FAMILIES: dict[str, LiquidationFamily] = {
