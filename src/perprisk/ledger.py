@@ -60,6 +60,28 @@ class Ledger:
         self._sequence = 0
         #: Ledger accounts whose balances changed since the last :meth:`drain_touched` (for incremental scans).
         self.touched: set[str] = set()
+        self._watchers: list[set[str]] = []  # see :meth:`watch`
+
+    def __getstate__(self) -> dict[str, object]:
+        state = self.__dict__.copy()
+        state["_watchers"] = []  # watchers belong to live consumers, not to a snapshot
+        return state
+
+    def __setstate__(self, state: dict[str, object]) -> None:
+        self.__dict__.update(state)
+        self.__dict__.setdefault("_watchers", [])
+
+    def watch(self) -> set[str]:
+        """A set of ledger accounts that every later transfer adds its source and destination to — zero amounts
+        included: a trade moves each leg's fee from its margin account even when the fee is zero, so a watcher
+        sees position changes too.  Independent of :attr:`touched` (which the engine's scanner drains); the
+        consumer clears its own set.  :meth:`unwatch` ends it."""
+        watcher: set[str] = set()
+        self._watchers.append(watcher)
+        return watcher
+
+    def unwatch(self, watcher: set[str]) -> None:
+        self._watchers = [w for w in self._watchers if w is not watcher]
 
     # -------------------------------------------------------------------------------------------- moves
 
@@ -75,6 +97,9 @@ class Ledger:
             raise ValidationError("amount", f"must not be negative, got {amount} ({reason})")
         if source == destination:
             raise ValidationError("destination", f"cannot transfer from {source} to itself")
+        for watcher in self._watchers:
+            watcher.add(source)
+            watcher.add(destination)
         if amount == 0:
             return None
         accounts = self._accounts

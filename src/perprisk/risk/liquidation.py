@@ -30,7 +30,7 @@ from perprisk.formulas import MarginMode, bankruptcy_price, isolated_bankruptcy_
 from perprisk.formulas.margin import margin_ratio
 from perprisk.ledger import LIQUIDATION_ENGINE_ID, PLATFORM
 from perprisk.money import Rounding, round_quantity, round_to_step
-from perprisk.risk.adl import SCREEN_TOLERANCE, AdlCandidate, adl_quintiles, adl_ranking, adl_score_screen
+from perprisk.risk.adl import AdlCandidate, AdlIndex, adl_quintiles, adl_ranking
 
 #: A risk pass repeats until nothing is flagged (ADL at a bankruptcy price can push a counterparty under).
 MAX_ROUNDS = 8
@@ -58,6 +58,8 @@ class Liquidator:
 
     def __init__(self, engine: Any) -> None:
         self.engine = engine
+        #: Float screening inputs of every open position, for the ADL queue and quintiles.
+        self.adl_index = AdlIndex(engine, self.adl_candidate)
 
     # ------------------------------------------------------------------------------ checks
 
@@ -186,6 +188,7 @@ class Liquidator:
             before = self.unit_ratio(account, None)
             mark = e.mark(symbol)
             e._bilateral_trade(symbol, (account, SHORT), (account, LONG), qty, mark, "self-offset")
+            self.adl_index.touch(account.account_id)  # no money moves between the legs of one wallet
             e._events.append(ev.LiquidationStep(account.account_id, symbol, None, "self_offset", qty, mark, before,
                                                 self.unit_ratio(account, None), "own long closed against own short",
                                                 ts))
@@ -372,80 +375,57 @@ class Liquidator:
     def adl_queue(self, symbol: str, sign: int, quantity: Decimal | None = None,
                   exclude: int | None = None) -> list[tuple[Account, Position]]:
         """Positions of ``sign`` in ``symbol`` (the liquidation engine and ``exclude`` left out), first to be
-        deleveraged first.  With ``quantity``, only the head of the queue that covers it, exactly ranked: the
-        queue is screened with float scores and only the positions near or above the score where ``quantity``
-        is covered are ranked exactly (their order is the exact order of the whole queue)."""
-        e = self.engine
-        mark = Fraction(e.mark(symbol))
-        mark_f = float(mark)
-        screened: list[tuple[float, int, str, Account, Position]] = []
-        equity_cache: dict[int, float] = {}
-        for aid, account in e.accounts.items():
-            if aid == LIQUIDATION_ENGINE_ID or aid == exclude:
-                continue
-            for p in account.open_positions():
-                if p.symbol != symbol or (1 if p.size > 0 else -1) != sign:
-                    continue
-                bp = self._screen_bankruptcy_price(account, p, mark_f, equity_cache)
-                score = adl_score_screen(sign, float(p.entry_price), mark_f, bp)
-                screened.append((score, aid, p.slot, account, p))
-        if quantity is not None and screened:
-            screened.sort(key=lambda t: (-t[0], t[1], t[2]))
-            covered = Decimal(0)
-            boundary = screened[-1][0]
-            for t in screened:
-                covered += abs(t[4].size)
-                if covered >= quantity:
-                    boundary = t[0]
-                    break
-            floor = boundary - SCREEN_TOLERANCE * max(1.0, abs(boundary))
-            screened = [t for t in screened if t[0] >= floor]
-        candidates = []
+        deleveraged first.
+
+        Without ``quantity``: the whole queue, ranked exactly (the plain reference).  With ``quantity``: the
+        head of that same queue that covers it (or the whole queue if it cannot), found by the incremental float
+        screen (:class:`~perprisk.risk.adl.AdlIndex`) and ranked exactly among the positions the screen cannot
+        separate from it."""
+        mark = Fraction(self.engine.mark(symbol))
+        if quantity is None:
+            return self._ranked(self._side_positions(symbol, sign, exclude), mark)
+        queue: list[tuple[Account, Position]] = []
+        covered = Decimal(0)
+        for account, position in self._ranked(self.adl_index.head(symbol, sign, quantity, exclude), mark):
+            queue.append((account, position))
+            covered += abs(position.size)
+            if covered >= quantity:
+                break
+        return queue
+
+    def _side_positions(self, symbol: str, sign: int, exclude: int | None = None) -> list[tuple[Account, Position]]:
+        """Every open position of one side of a market (the liquidation engine and ``exclude`` left out)."""
+        return [(account, p) for aid, account in self.engine.accounts.items()
+                if aid != LIQUIDATION_ENGINE_ID and aid != exclude
+                for p in account.open_positions() if p.symbol == symbol and (1 if p.size > 0 else -1) == sign]
+
+    def _ranked(self, positions: list[tuple[Account, Position]], mark: Fraction) -> list[tuple[Account, Position]]:
+        """``positions`` (of one side of one market) in exact ADL order."""
         index = {}
-        for _, aid, slot, account, p in screened:
-            candidates.append(AdlCandidate(aid, slot, sign, abs(Fraction(p.size)), p.entry_price, mark,
-                                           self.position_bankruptcy_price(account, p)))
-            index[(aid, slot)] = (account, p)
+        candidates = []
+        for account, p in positions:
+            candidate = self.adl_candidate(account, p, mark)
+            candidates.append(candidate)
+            index[(candidate.account_id, candidate.slot)] = (account, p)
         return [index[(c.account_id, c.slot)] for c in adl_ranking(candidates)]
 
-    def _screen_bankruptcy_price(self, account: Account, position: Position, mark: float,
-                                 equity_cache: dict[int, float]) -> float | None:
-        """The bankruptcy price in floats: where the unit's equity, linear in this market's price, is zero."""
-        e = self.engine
-        if position.margin_mode is MarginMode.ISOLATED:
-            settle = e.markets[position.symbol].instrument.settle
-            bp = -float(e.ledger.balance(position.margin_account, settle)) / float(position.size)
-        else:
-            equity = equity_cache.get(account.account_id)
-            if equity is None:
-                equity = 0.0
-                for asset, balance in e.ledger.balances_of(account.wallet).items():
-                    coll = e.collateral.get(asset)
-                    price = e.asset_price(asset) if coll is not None else None
-                    if price is not None:
-                        value = float(balance) * float(price)
-                        equity += value * (1 - float(coll.haircut)) if balance > 0 else value
-                for p in account.open_positions():
-                    if p.margin_mode is MarginMode.CROSS:
-                        equity += float(p.size) * float(e.mark(p.symbol))
-                equity_cache[account.account_id] = equity
-            bp = mark - equity / float(position.size)
-        return bp if bp > 0 else None
+    def adl_candidate(self, account: Account, position: Position, mark: Fraction) -> AdlCandidate:
+        """A position as the exact ADL ranking sees it."""
+        return AdlCandidate(account.account_id, position.slot, 1 if position.size > 0 else -1,
+                            abs(Fraction(position.size)), position.entry_price, mark,
+                            self.position_bankruptcy_price(account, position))
 
     def adl_quintiles(self, symbol: str) -> dict[tuple[int, str], int]:
-        """ADL quintile (1–5) of every open position in ``symbol``, longs and shorts ranked separately."""
-        e = self.engine
+        """ADL quintile (1–5) of every open position in ``symbol``, longs and shorts ranked separately (screened
+        by the incremental index, exact where it matters)."""
+        return self.adl_index.quintiles(symbol)
+
+    def adl_quintiles_reference(self, symbol: str) -> dict[tuple[int, str], int]:
+        """:meth:`adl_quintiles` by the plain exact ranking of every position (the reference)."""
         out: dict[tuple[int, str], int] = {}
-        mark = Fraction(e.mark(symbol))
+        mark = Fraction(self.engine.mark(symbol))
         for sign in (1, -1):
-            candidates = []
-            for aid, account in sorted(e.accounts.items()):
-                if aid == LIQUIDATION_ENGINE_ID:
-                    continue
-                for p in account.open_positions():
-                    if p.symbol == symbol and (1 if p.size > 0 else -1) == sign:
-                        candidates.append(AdlCandidate(aid, p.slot, sign, abs(Fraction(p.size)), p.entry_price, mark,
-                                                       self.position_bankruptcy_price(account, p)))
+            candidates = [self.adl_candidate(a, p, mark) for a, p in self._side_positions(symbol, sign)]
             if candidates:
                 out.update(adl_quintiles(adl_ranking(candidates)))
         return out
@@ -472,7 +452,10 @@ class Liquidator:
         # the liquidated account's own opposite leg (hedge mode) only as a last resort
         covered = sum((abs(p.size) for _, p in queue), Decimal(0))
         if covered < quantity:
-            queue += [q for q in self.adl_queue(chunk.symbol, -chunk.sign) if q[0].account_id == chunk.account_id]
+            own = e.accounts[chunk.account_id]
+            queue += self._ranked([(own, p) for p in own.open_positions()
+                                   if p.symbol == chunk.symbol and (1 if p.size > 0 else -1) == -chunk.sign],
+                                  Fraction(e.mark(chunk.symbol)))
         for account, position in queue:
             if remaining <= 0:
                 break
