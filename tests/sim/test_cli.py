@@ -225,3 +225,20 @@ def test_bad_data_exits_2_naming_file_row_field(tmp_path):
     assert result.exit_code == 2 and json.loads(result.output)["error"]["field"] == "bad.csv:row 3:low"
     result = stress("--policy", "bailout", "--accounts", "5", "--no-html")
     assert result.exit_code == 2 and "policy" in result.output
+
+
+def test_bench_stress_reports_wall_time_memory_and_the_baseline_ratio():
+    result = runner.invoke(
+        app, ["bench", "stress", "--accounts", "400", "--bars", "30", "--baseline-accounts", "200", "--json",
+              "--no-progress"]
+    )
+    assert result.exit_code == 0, result.output
+    figures = json.loads(result.output)
+    assert figures["accounts"] == 400 and figures["baseline_accounts"] == 200
+    assert figures["ticks"] >= 29 and figures["wall_s"] > 0 and figures["peak_rss_mib"] > 0
+    assert figures["conservation_error"] == "0" and figures["open_interest_imbalance"] == "0"
+    per = figures["wall_s"] / (400 * figures["ticks"]) * 1e6
+    assert abs(figures["us_per_account_tick"] - per) <= 0.01 * per + 1e-3
+    assert figures["scaling_ratio"] == pytest.approx(
+        figures["us_per_account_tick"] / figures["baseline_us_per_account_tick"], rel=0.01
+    )

@@ -39,3 +39,32 @@ def bench_scan(
         print_json(result)
     else:
         console.print(key_value_table("Risk scan benchmark", result.items()))
+
+
+@bench_app.command("stress")
+def bench_stress(
+    accounts: int = typer.Option(1_000_000, min=100, help="Accounts in the population."),
+    bars: int = typer.Option(2880, min=2, help="One-minute candles of the 2025-10-10/11 crash (one tick each)."),
+    seed: int = typer.Option(1, help="Seed of the population."),
+    baseline_accounts: int = typer.Option(None, help="Accounts of the baseline run (default 1 %, at least 1,000)."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+    no_progress: bool = typer.Option(False, "--no-progress", help="No progress lines on stderr."),
+) -> None:
+    """The stress replay at scale: wall time, what dominates, peak memory (target: 1,000,000 accounts over
+    2,880 ticks in 60 s)."""
+    from perprisk.cli.stress import _progress_bar
+    from perprisk.sim.bench import run_stress_benchmark
+
+    progress, update = _progress_bar(not no_progress, "bench stress")
+    if progress is not None:
+        progress.start()
+    try:
+        result = run_stress_benchmark(accounts=accounts, bars=bars, seed=seed, baseline_accounts=baseline_accounts,
+                                      progress=update)
+    finally:
+        if progress is not None:
+            progress.stop()
+    if as_json:
+        print_json(result)
+    else:
+        console.print(key_value_table("Stress benchmark", result.items()))
