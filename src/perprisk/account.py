@@ -17,7 +17,14 @@ from perprisk.errors import ValidationError
 from perprisk.formulas import MarginMode, PositionLeg, Side
 from perprisk.instrument import Instrument
 from perprisk.ledger import isolated_account, trader_account
-from perprisk.money import ZERO
+from perprisk.money import ZERO, Rounding, round_to_step
+
+#: Grid of a position's cost basis after a partial close.  Average cost scales by remaining/size, which is
+#: exact but compounds denominators: a desk closing in part thousands of times carried a 4,000-digit rational.
+#: The cost basis is a reading (entry price, realized PnL, withdrawable wallet) — money of record is the
+#: ledger, and equity (ledger + q·M) does not use it — so it is kept on a 1e-30 grid, floored: never more
+#: wallet or position margin than exact (floor lowers a long's cost and makes a short's more negative).
+COST_STEP = Decimal("1e-30")
 
 
 class PositionMode(str, Enum):
@@ -73,7 +80,9 @@ class Position:
         if remaining == 0:
             self.cost = Fraction(0)
         else:
-            self.cost = self.cost * Fraction(remaining) / Fraction(abs(size))
+            scaled = self.cost * Fraction(remaining) / Fraction(abs(size))
+            self.cost = scaled if scaled.denominator == 1 or _is_decimal(scaled) else Fraction(
+                round_to_step(scaled, COST_STEP, Rounding.FLOOR))
         self.size = size + signed_quantity
         if self.size != 0 and (self.size > 0) != (size > 0):  # flipped: the rest opens at the fill price
             self.cost = Fraction(self.size) * Fraction(price)
@@ -149,3 +158,8 @@ class Account:
             },
             "positions": [p.snapshot() for _, p in sorted(self.positions.items()) if p.size != 0],
         }
+
+
+def _is_decimal(x: Fraction) -> bool:
+    """True when ``x`` has a finite decimal expansion of at most 30 places (denominator divides 10^30)."""
+    return (10**30) % x.denominator == 0
