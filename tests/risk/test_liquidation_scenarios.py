@@ -148,6 +148,23 @@ def test_socialized_loss_is_spread_pro_rata_over_profitable_positions():
     check_invariants(engine)
 
 
+def test_socialized_deficits_are_charged_once_per_pass_and_the_pool_ends_flat():
+    """The deficit is advanced by the market's socialization pool and charged at the end of the pass: one
+    LossSocialized per holder per pass, the pool back at zero, the Disposal naming the payer."""
+    from perprisk.risk.liquidation import socialization_pool
+
+    engine, t, cc, m = crash_setup("socialized_loss", fund="0")
+    events = crash(engine)
+    disposals = [e for e in events if isinstance(e, ev.Disposal)]
+    assert [d.paid_by for d in disposals] == ["socialized"]
+    charged = [e.account_id for e in events if isinstance(e, ev.LossSocialized)]
+    assert sorted(charged) == sorted({cc, m})  # one charge each
+    assert engine.ledger.balance(socialization_pool("XUSDT"), "USDT") == 0
+    # the charges come after the disposal that caused them (end of the pass)
+    first_charge = next(i for i, e in enumerate(events) if isinstance(e, ev.LossSocialized))
+    assert first_charge > events.index(disposals[0])
+
+
 def test_steps_are_events_with_ratios_and_reasons():
     engine, t, cc, m = crash_setup("insurance_fund", fund="1000")
     steps = [e for e in crash(engine) if isinstance(e, ev.LiquidationStep)]

@@ -36,6 +36,11 @@ from perprisk.risk.adl import AdlCandidate, AdlIndex, adl_quintiles, adl_ranking
 MAX_ROUNDS = 8
 
 
+def socialization_pool(symbol: str) -> str:
+    """Ledger account that advances a market's deficits under ``socialized_loss`` until the pass charges them."""
+    return f"socialization/{symbol}"
+
+
 @dataclass
 class TakenOver:
     """A chunk the liquidation engine took over and must now dispose of."""
@@ -60,6 +65,8 @@ class Liquidator:
         self.engine = engine
         #: Float screening inputs of every open position, for the ADL queue and quintiles.
         self.adl_index = AdlIndex(engine, self.adl_candidate)
+        #: Markets whose socialization pool advanced a deficit during the current pass.
+        self._pending_socialized: set[str] = set()
 
     # ------------------------------------------------------------------------------ checks
 
@@ -103,15 +110,27 @@ class Liquidator:
     # ------------------------------------------------------------------------------ the pass
 
     def risk_pass(self, symbols: set[str] | None, timestamp_ms: int) -> None:
+        """Liquidate every flagged unit (up to the engine's capacity).  Deficits the ``socialized_loss`` policy
+        spreads are gathered over the pass and socialized once per market at its end (one pro-rata charge per
+        pass, not one per liquidation: the charge touches every profitable position); the charge may push
+        more accounts under, so the pass then runs again."""
         capacity = self.engine.config.liquidation_capacity
         done = 0
         for _ in range(MAX_ROUNDS):
+            done = self._rounds(symbols, timestamp_ms, done, capacity)
+            if not self._pending_socialized:
+                return
+            self._socialize_pending(timestamp_ms)
+            symbols = None
+
+    def _rounds(self, symbols: set[str] | None, timestamp_ms: int, done: int, capacity: int | None) -> int:
+        for _ in range(MAX_ROUNDS):
             units = self.engine.risk_candidates(symbols)
             if not units:
-                return
+                return done
             for account, position in units:
                 if capacity is not None and done >= capacity:
-                    return  # the engine is overloaded this tick (platform risk): the rest waits
+                    return done  # the engine is overloaded this tick (platform risk): the rest waits
                 if position is None:
                     if self.cross_liquidatable(account):
                         self.liquidate_cross(account, timestamp_ms)
@@ -120,6 +139,7 @@ class Liquidator:
                     self.liquidate_isolated(account, position, timestamp_ms)
                     done += 1
             symbols = None  # ADL may have touched any market: re-check everything
+        return done
 
     # ------------------------------------------------------------------------------ isolated
 
@@ -343,24 +363,36 @@ class Liquidator:
             elif payer == "platform":
                 e.ledger.transfer(PLATFORM, le.wallet, inst.settle, deficit, "negative balance protection")
                 paid_by = "platform"
-            else:
-                self._socialize(chunk.symbol, deficit, ts)
+            else:  # advanced from the market's socialization pool, charged to the holders at the end of the pass
+                e.ledger.transfer(socialization_pool(chunk.symbol), le.wallet, inst.settle, deficit,
+                                  "deficit to socialize")
+                self._pending_socialized.add(chunk.symbol)
                 paid_by = "socialized"
         e._events.append(ev.Disposal(chunk.symbol, chunk.account_id, chunk.quantity, filled, chunk.price, limit_price,
                                      balance, paid_by, ts, fund_before, chunk.sign))
 
+    def _socialize_pending(self, ts: int) -> None:
+        e = self.engine
+        pending, self._pending_socialized = sorted(self._pending_socialized), set()
+        for symbol in pending:
+            pool = socialization_pool(symbol)
+            deficit = -e.ledger.balance(pool, e.markets[symbol].instrument.settle)
+            if deficit > 0:
+                self._socialize(symbol, deficit, ts)
+
     def _socialize(self, symbol: str, deficit: Decimal, ts: int) -> None:
-        """Spread ``deficit`` over the market's profitable positions pro rata (all positions by size if none)."""
+        """Spread ``deficit`` (what the market's socialization pool advanced) over the market's profitable
+        positions pro rata (all positions by size if none), back into the pool."""
         e = self.engine
         inst = e.markets[symbol].instrument
         mark = Fraction(e.mark(symbol))
-        le = e.accounts[LIQUIDATION_ENGINE_ID]
+        pool = socialization_pool(symbol)
         holders = [(a, p) for aid, a in sorted(e.accounts.items()) if aid != LIQUIDATION_ENGINE_ID
                    for p in a.open_positions() if p.symbol == symbol]
         weights = [(a, p, Fraction(p.size) * mark - p.cost) for a, p in holders]
         weights = [(a, p, w) for a, p, w in weights if w > 0] or [(a, p, abs(Fraction(p.size))) for a, p in holders]
         if not weights:  # nobody left to share with: the platform books it
-            e.ledger.transfer(PLATFORM, le.wallet, inst.settle, deficit, "unsocializable deficit")
+            e.ledger.transfer(PLATFORM, pool, inst.settle, deficit, "unsocializable deficit")
             return
         total = sum((w for _, _, w in weights), Fraction(0))
         shares = [round_to_step(Fraction(deficit) * w / total, e.config.balance_precision, Rounding.FLOOR)
@@ -369,7 +401,7 @@ class Liquidator:
         shares[largest] += deficit - sum(shares, Decimal(0))  # the rounding remainder: the sum is exact
         for (account, position, _), share in zip(weights, shares):
             if share > 0:
-                e.ledger.transfer(position.margin_account, le.wallet, inst.settle, share, "socialized loss")
+                e.ledger.transfer(position.margin_account, pool, inst.settle, share, "socialized loss")
                 e._events.append(ev.LossSocialized(account.account_id, symbol, position.slot, share, ts))
 
     def adl_queue(self, symbol: str, sign: int, quantity: Decimal | None = None,
