@@ -319,6 +319,9 @@ class Engine:
         total = Fraction(0)
         for asset, balance in self.ledger.balances_of(ledger_account).items():
             coll = self.collateral.get(asset)
+            if coll is not None and coll.price_symbol is None and (balance < 0 or not coll.haircut):
+                total += Fraction(balance)  # a settle-unit asset at face value (the common case, kept cheap)
+                continue
             price = self.asset_price(asset) if coll is not None else None
             if price is None:
                 continue

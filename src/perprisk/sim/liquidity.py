@@ -24,9 +24,12 @@ are the engine's ``liquidation_capacity`` and the runner's ``latency_ticks``.
 
 from __future__ import annotations
 
+import math
+
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from decimal import Decimal
+from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +37,7 @@ import numpy as np
 
 from perprisk.errors import ValidationError
 from perprisk.sim.settings import check_known
-from perprisk.money import Rounding, round_to_step
+from perprisk.money import MONEY_CONTEXT
 from perprisk.sim.data import DEFAULT_DEPTH_FILES, load_depth_snapshot
 
 __all__ = [
@@ -185,21 +188,26 @@ def ladder(
     dist = np.geomspace(config.min_distance_bps, config.max_distance_bps, config.levels) * widen
     cum = curve.notional_within(dist) * depth_scale * factor
     per_level = np.diff(np.concatenate([[0.0], cum]))
+    # The maker's choice of levels is a simulation statistic (floats); each quote is then put on the exchange
+    # grid exactly: an integer number of ticks and of lots, times the Decimal step.
+    tick, lot = float(tick_size), float(lot_size)
+    in_ticks = Fraction(price) / Fraction(tick_size)
+    bid_cap, ask_floor = math.ceil(in_ticks) - 1, math.floor(in_ticks) + 1  # strictly below / above the price
     p = float(price)
     quotes: list[Quote] = []
-    for side, sign, mode in (("buy", -1.0, Rounding.FLOOR), ("sell", 1.0, Rounding.CEILING)):
-        last: Decimal | None = None
-        for d, notional in zip(dist.tolist(), per_level.tolist()):
-            level = round_to_step(Decimal(repr(p * (1.0 + sign * d / 1e4))), tick_size, mode)
-            if sign < 0:
-                level = min(level, price - tick_size)
-            else:
-                level = max(level, price + tick_size)
-            if level <= 0 or level == last:
+    for side, sign in (("buy", -1.0), ("sell", 1.0)):
+        raw = p * (1.0 + sign * dist / 1e4) / tick
+        ticks = np.floor(raw) if sign < 0 else np.ceil(raw)
+        last: int | None = None
+        for t, notional in zip(ticks.tolist(), per_level.tolist()):
+            t = min(int(t), bid_cap) if sign < 0 else max(int(t), ask_floor)
+            if t <= 0 or t == last:
                 continue
-            qty = round_to_step(Decimal(repr(notional / float(level))), lot_size, Rounding.FLOOR)
-            if qty < min_size:
+            lots = int(notional / (t * tick) / lot)
+            level = MONEY_CONTEXT.multiply(Decimal(t), tick_size)
+            qty = MONEY_CONTEXT.multiply(Decimal(lots), lot_size)
+            if lots <= 0 or qty < min_size:
                 continue
             quotes.append(Quote(side, level, qty))
-            last = level
+            last = t
     return quotes
