@@ -219,8 +219,7 @@ class Liquidator:
 
     def _cancel_orders(self, account: Account, symbol: str | None, position: Position | None, ts: int) -> None:
         e = self.engine
-        ids = [o.order_id for o in e.orders.values()
-               if o.account_id == account.account_id and (symbol is None or o.symbol == symbol)]
+        ids = [o.order_id for o in e.orders.of(account.account_id) if symbol is None or o.symbol == symbol]
         if not ids:
             return
         before = self.unit_ratio(account, position)
