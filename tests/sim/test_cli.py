@@ -239,6 +239,10 @@ def test_bench_stress_reports_wall_time_memory_and_the_baseline_ratio():
     assert figures["conservation_error"] == "0" and figures["open_interest_imbalance"] == "0"
     per = figures["wall_s"] / (400 * figures["ticks"]) * 1e6
     assert abs(figures["us_per_account_tick"] - per) <= 0.01 * per + 1e-3
+    phases = figures["phases_s"]
+    assert set(phases) == {"funding", "quotes", "exits", "entries", "mark_update", "checks"}
+    assert all(v >= 0 for v in phases.values()) and sum(phases.values()) <= figures["wall_s"]
+    assert figures["dominant_phase"] == max(phases, key=phases.get)
     assert figures["scaling_ratio"] == pytest.approx(
         figures["us_per_account_tick"] / figures["baseline_us_per_account_tick"], rel=0.01
     )

@@ -77,6 +77,8 @@ def run_stress_benchmark(
         "mark_update_ms_per_tick": perf["mark_update_ms_per_tick"],
         "mark_update_us_per_account_tick": perf["mark_update_us_per_account_tick"],
         "other_ms_per_tick": perf["other_ms_per_tick"],
+        "phases_s": perf["phases_s"],
+        "dominant_phase": max(perf["phases_s"], key=perf["phases_s"].get),
         "us_per_account_tick": round(per_account_tick * 1e6, 4),
         "peak_rss_mib": round(peak_kib / 1024, 1),
         "liquidations": s["liquidations"],

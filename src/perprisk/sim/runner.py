@@ -113,6 +113,8 @@ SETTLE = "USDT"
 LIQUIDATING_STEPS = ("tier_down", "takeover")
 STEP_NAMES = ("auto_add_margin", "cancel_orders", "self_offset", "tier_down", "takeover", "liquidation_fee")
 CENT = Decimal("0.01")
+#: Phases of a tick whose wall time a run reports (``performance["phases_s"]``).
+PHASES = ("funding", "quotes", "exits", "entries", "mark_update", "checks")
 
 
 # ================================================================================================ scenario
@@ -799,30 +801,44 @@ class StressRunner:
         latency = sc.latency_ticks
         fund_account = self.engine.insurance
         initial = len(entries_at.get(0, ()))
+        clock = time.perf_counter
+        phases = [0.0] * len(PHASES)  # seconds per phase of the tick loop (see PHASES)
         for tick in range(n_ticks):
             self._tick_liq = self._tick_adl = 0
             self._tick_liq_notional = self._tick_adl_notional = 0.0
             price = path.prices[tick]
             ts = int(path.timestamps_ms[tick])
+            t0 = clock()
             for f in funding_at.get(tick, ()):
                 self._do(cmd.SettleFunding(self.symbol, ts, f.rate))
+            t1 = clock()
             self._requote(tick, price)
+            t2 = clock()
             for i in exits_at.get(tick, ()):
                 self._close(i, price)
+            t3 = clock()
             opening = entries_at.get(tick, ())
             for k, i in enumerate(opening):
                 self._open(i, price)
                 if tick == 0 and self.progress is not None and (k + 1) % 1000 == 0:
                     self.progress(k + 1, initial + n_ticks)
             mark = path.prices[tick - latency] if tick >= latency else path.prices[0]
-            t0 = time.perf_counter()
+            t4 = clock()
             self._do(cmd.SetMarkPrice(self.symbol, mark, ts))
-            engine_s += time.perf_counter() - t0
+            t5 = clock()
             self._cleanup()
             fund = fund_account.balance(SETTLE)
             if fund < fund_min:
                 fund_min, fund_min_tick = fund, tick
             self._check(tick, full=(tick % self.check_every == 0 or tick == n_ticks - 1))
+            t6 = clock()
+            engine_s += t5 - t4
+            phases[0] += t1 - t0
+            phases[1] += t2 - t1
+            phases[2] += t3 - t2
+            phases[3] += t4 - t3
+            phases[4] += t5 - t4
+            phases[5] += t6 - t5
             series["mark"][tick] = float(mark)
             series["price"][tick] = float(price)
             series["liquidations"][tick] = self._tick_liq
@@ -851,6 +867,9 @@ class StressRunner:
             "mark_update_ms_per_tick": round(engine_s / n_ticks * 1e3, 3),
             "mark_update_us_per_account_tick": round(engine_s / n_ticks / len(pop) * 1e6, 3),
             "other_ms_per_tick": round((run_s - engine_s) / n_ticks * 1e3, 3),
+            # where the time went: funding, market-maker quotes, exits, entries (with stop-loss placement),
+            # the mark update (risk pass, liquidations, ADL), checks and clean-up; the rest is recording
+            "phases_s": {name: round(v, 3) for name, v in zip(PHASES, phases)},
         }
         gaps = [
             {"after": iso(g.after_ms), "before": iso(g.before_ms), "missing": g.missing} for g in path.gaps
