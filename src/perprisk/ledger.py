@@ -14,11 +14,12 @@ engine are ledger accounts like any trader's.
 from __future__ import annotations
 
 from dataclasses import dataclass
+import decimal
 from decimal import Decimal
 from typing import Iterable, Iterator
 
 from perprisk.errors import ValidationError
-from perprisk.money import ZERO
+from perprisk.money import EXACT_CONTEXT, ZERO
 
 EXTERNAL = "external"
 INSURANCE_FUND = "insurance_fund"
@@ -145,14 +146,30 @@ class Ledger:
         return {asset for assets in self._accounts.values() for asset in assets}
 
     def total(self, asset: str, include_external: bool = False) -> Decimal:
-        return sum(
-            (assets.get(asset, ZERO) for acct, assets in self._accounts.items() if include_external or acct != EXTERNAL),
-            ZERO,
-        )
+        return self.totals(include_external).get(asset, ZERO)
+
+    def totals(self, include_external: bool = False) -> dict[str, Decimal]:
+        """Σ balances per asset over the internal accounts (and ``external`` if asked), exactly, in one pass."""
+        try:
+            with decimal.localcontext(EXACT_CONTEXT):  # every addition exact, or Inexact is raised
+                return self._totals(include_external)
+        except decimal.Inexact:  # beyond 60 digits: add again at unbounded precision (still exact)
+            with decimal.localcontext(decimal.Context(prec=decimal.MAX_PREC, traps=[decimal.Inexact])):
+                return self._totals(include_external)
+
+    def _totals(self, include_external: bool) -> dict[str, Decimal]:
+        out: dict[str, Decimal] = {}
+        for acct, assets in self._accounts.items():
+            if acct == EXTERNAL and not include_external:
+                continue
+            for asset, balance in assets.items():
+                out[asset] = out.get(asset, ZERO) + balance
+        return out
 
     def conservation_error(self) -> dict[str, Decimal]:
         """Per asset: Σ internal balances − (deposits − withdrawals); all zero when money is conserved."""
-        return {asset: self.total(asset) + self.balance(EXTERNAL, asset) for asset in sorted(self.assets())}
+        totals = self.totals()
+        return {asset: totals.get(asset, ZERO) + self.balance(EXTERNAL, asset) for asset in sorted(self.assets())}
 
     def history(self, account: str | None = None) -> Iterable[Transfer]:
         if self._history is None:
