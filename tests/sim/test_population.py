@@ -7,6 +7,8 @@ from decimal import Decimal
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from perprisk.errors import ValidationError
 from perprisk.instrument import load_tier_table
@@ -123,3 +125,24 @@ def test_volatility_peaks_in_the_crash_minutes():
     peak = int(path.timestamps_ms[int(np.argmax(r))])
     assert 1760130000000 <= peak < 1760131800000  # 21:00–21:30 UTC
     assert r.max() > 10
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    ticks=st.integers(1, 10**8),
+    step=st.sampled_from([("0.1", "0.001"), ("0.01", "0.001"), ("0.0001", "1"), ("1", "0.01")]),
+    vol=st.floats(0.01, 1000.0),
+    scale=st.floats(1e-6, 10.0),
+    off_grid=st.booleans(),
+)
+def test_ladder_quotes_lie_on_the_grid_strictly_on_their_side(ticks, step, vol, scale, off_grid):
+    tick, lot = Decimal(step[0]), Decimal(step[1])
+    price = Decimal(ticks) * tick + (tick / 3 if off_grid else 0)  # the mark path may be off the grid
+    quotes = ladder(price, vol, default_depth_curve(), scale, LiquidityConfig(), tick, lot, lot)
+    for side in ("buy", "sell"):
+        levels = [q.price for q in quotes if q.side == side]
+        assert len(levels) == len(set(levels))
+        assert levels == sorted(levels, reverse=(side == "buy"))  # from the price outward
+    for q in quotes:
+        assert q.price > 0 and q.price % tick == 0 and q.quantity % lot == 0 and q.quantity >= lot
+        assert (q.price < price) if q.side == "buy" else (q.price > price)
