@@ -59,6 +59,7 @@ from perprisk.money import (
     EXACT_CONTEXT,
     ZERO,
     Rounding,
+    exact_decimal,
     format_decimal,
     is_multiple_of,
     round_to_step,
@@ -729,9 +730,10 @@ class Engine:
             self._check_opening(account, c.symbol, opening_qty, price)
 
     def _check_opening(self, account: Account, symbol: str, opening_qty: Decimal, price: Fraction,
-                       field: str = "quantity") -> None:
+                       field: str = "quantity", extra: Fraction = Fraction(0)) -> None:
         """An order or trade that opens ``opening_qty`` at ``price``: the leverage must fit the tier of the
-        resulting notional, and initial margin plus the taker fee must fit the available balance."""
+        resulting notional, and initial margin plus the taker fee (plus ``extra``, e.g. the loss of trading
+        away from the mark) must fit the available balance."""
         inst = self.markets[symbol].instrument
         settings = account.market(symbol) if symbol in account.settings else MarketSettings(
             leverage=self.config.default_leverage)
@@ -746,10 +748,12 @@ class Engine:
             )
         required = Fraction(opening_qty) * price / Fraction(settings.leverage)
         required += Fraction(opening_qty) * price * max(Fraction(inst.taker_fee), Fraction(0))
+        required += extra
         available = self.available_balance(account)
         if required > available:
+            who = f"account {account.account_id}: " if field != "quantity" else ""
             raise ValidationError(
-                field, f"initial margin {_show(required)} exceeds the available balance {_show(available)}"
+                field, f"{who}initial margin {_show(required)} exceeds the available balance {_show(available)}"
             )
 
     def _validate_BlockTrade(self, c: cmd.BlockTrade) -> None:
@@ -777,8 +781,9 @@ class Engine:
         if abs(Fraction(price) - Fraction(mark)) > Fraction(mark) * band:
             raise ValidationError("price", f"{price} is more than {_show(band * 100)} % away from the mark {mark}")
         other_side = "sell" if c.side == "buy" else "buy"
-        for account, side, reduce_only, field in ((taker, c.side, c.reduce_only, "account_id"),
-                                                  (maker, other_side, False, "counterparty_id")):
+        legs = ((taker, c.side, c.reduce_only, "account_id", "quantity", inst.taker_fee),
+                (maker, other_side, False, "counterparty_id", "counterparty_id", inst.maker_fee))
+        for account, side, reduce_only, field, margin_field, fee_rate in legs:
             if account.position_mode is PositionMode.HEDGE:
                 raise ValidationError(field, f"account {account.account_id} is in hedge mode: block trades are "
                                       "for one-way accounts")
@@ -787,9 +792,23 @@ class Engine:
                 raise ValidationError("reduce_only", "the trade would increase the position (or flip it)")
             if account.blocked and quantity > closable:
                 raise ValidationError(field, f"account {account.account_id} is in debt: only reducing trades")
+            # trading away from the mark is a loss at once (buying above it, selling below it), plus the fee
+            sign = 1 if side == "buy" else -1
+            adverse = Fraction(quantity) * max(Fraction(0), sign * (Fraction(price) - Fraction(mark)))
+            cost = adverse + Fraction(quantity) * Fraction(price) * max(Fraction(fee_rate), Fraction(0))
             opening_qty = max(ZERO, quantity - closable)
             if opening_qty > 0:
-                self._check_opening(account, c.symbol, opening_qty, Fraction(price), "quantity")
+                self._check_opening(account, c.symbol, opening_qty, Fraction(price), margin_field, adverse)
+            elif cost > 0:  # a pure reduction must not leave the margin it draws on below zero at the mark
+                position = account.position(c.symbol, BOTH)
+                assert position is not None
+                equity = (self.isolated_equity(position) if position.margin_mode is MarginMode.ISOLATED
+                          else self.cross_equity(account) - self.order_margin(account))
+                if cost > equity:
+                    raise ValidationError(
+                        "price", f"account {account.account_id}: trading at {price} against the mark {mark} costs "
+                        f"{_show(cost)} but its margin is worth {_show(equity)} at the mark"
+                    )
 
     def _apply_BlockTrade(self, c: cmd.BlockTrade) -> None:
         inst = self.markets[c.symbol].instrument
@@ -798,11 +817,12 @@ class Engine:
             if c.symbol not in account.settings:
                 account.settings[c.symbol] = MarketSettings(leverage=self.config.default_leverage)
         other_side = "sell" if c.side == "buy" else "buy"
+        quantity, price = to_decimal(c.quantity, "quantity"), to_decimal(c.price, "price")  # as validated
         taker_fee, maker_fee = self._exchange(
             c.symbol, [(taker, BOTH, c.side, inst.taker_fee), (maker, BOTH, other_side, inst.maker_fee)],
-            c.quantity, c.price, "block trade",
+            quantity, price, "block trade",
         )
-        self._events.append(ev.BlockTraded(c.symbol, c.price, c.quantity, taker.account_id, maker.account_id,
+        self._events.append(ev.BlockTraded(c.symbol, price, quantity, taker.account_id, maker.account_id,
                                            c.side, taker_fee, maker_fee))
 
     def _apply_PlaceOrder(self, c: cmd.PlaceOrder) -> None:
@@ -1167,8 +1187,9 @@ class Engine:
             cross = [(p.symbol, p.size) for p in account.open_positions() if p.margin_mode is MarginMode.CROSS]
             if cross:
                 collateral = self.collateral_value(account.wallet) - self.order_margin(account)
+                as_decimal = exact_decimal(collateral)  # the scanner's decimal path avoids mixed comparisons
                 keys.append(("cross", account_id))
-                scanner.upsert_cross(keys[-1], collateral, cross)
+                scanner.upsert_cross(keys[-1], collateral if as_decimal is None else as_decimal, cross)
             for p in account.open_positions():
                 if p.margin_mode is MarginMode.ISOLATED:
                     settle = self.markets[p.symbol].instrument.settle

@@ -110,8 +110,14 @@ class Ledger:
         dst = accounts.get(destination)
         if dst is None:
             dst = accounts[destination] = {}
-        src[asset] = src.get(asset, ZERO) - amount
-        dst[asset] = dst.get(asset, ZERO) + amount
+        try:  # exact, or refused before anything changes (a balance beyond 60 significant digits)
+            new_src = EXACT_CONTEXT.subtract(src.get(asset, ZERO), amount)
+            new_dst = EXACT_CONTEXT.add(dst.get(asset, ZERO), amount)
+        except decimal.Inexact:
+            raise ValidationError("amount", f"{amount} would make a balance need more than 60 significant "
+                                  f"digits ({reason})") from None
+        src[asset] = new_src
+        dst[asset] = new_dst
         self.touched.add(source)
         self.touched.add(destination)
         self._sequence += 1

@@ -47,6 +47,16 @@ def exact_product(*factors: Decimal) -> Decimal | None:
     return result
 
 
+def exact_decimal(x: Fraction) -> Decimal | None:
+    """``x`` as a Decimal when that is exact within 60 digits (a terminating expansion), else None."""
+    if x.denominator == 1:
+        return Decimal(x.numerator)
+    try:
+        return EXACT_CONTEXT.divide(Decimal(x.numerator), Decimal(x.denominator))
+    except decimal.Inexact:
+        return None
+
+
 #: Largest decimal exponent accepted at the boundary (no price, size or balance is near 1e±40).
 MAX_EXPONENT = 40
 

@@ -117,3 +117,54 @@ def test_block_trade_is_journaled_and_replayed(engine_config):
     engine.execute(c.BlockTrade(taker, maker, "BTCUSDT", "buy", D("0.1"), D(99000), True))
     replayed = recover(engine_config, journal, use_snapshot=False)
     assert replayed.state_hash() == engine.state_hash()
+
+
+def test_block_trade_takes_int_and_string_inputs_as_the_decimals_it_validated(engine):
+    taker, maker = _two_accounts(engine, taker_deposit=D(50_000))
+    engine.execute(c.BlockTrade(taker, maker, "BTCUSDT", "buy", 1, 100000))
+    engine.execute(c.BlockTrade(taker, maker, "BTCUSDT", "sell", "0.5", "100000.5", True))
+    assert engine.accounts[taker].position("BTCUSDT", "both").size == D("0.5")
+    assert all(v == 0 for v in engine.conservation_error().values())
+    longs, shorts = engine.open_interest("BTCUSDT")
+    assert longs == shorts == D("0.5")
+
+
+def test_block_trade_away_from_the_mark_counts_the_instant_loss(engine):
+    """Buying 0.9 BTC at 105,000 with the mark at 100,000 loses 4,500 at once: with 1,000 deposited at 100×
+    (initial margin 945) the trade is refused; at the mark it is accepted."""
+    taker, maker = _two_accounts(engine, taker_deposit=D(1_000))
+    engine.execute(c.SetLeverage(taker, "BTCUSDT", D(100)))
+    before = engine.state_hash()
+    with pytest.raises(ValidationError) as err:
+        engine.execute(c.BlockTrade(taker, maker, "BTCUSDT", "buy", D("0.9"), D(105000)))
+    assert err.value.field == "quantity"
+    assert engine.state_hash() == before
+    engine.execute(c.BlockTrade(taker, maker, "BTCUSDT", "buy", D("0.9"), D(100000)))
+
+
+def test_block_trade_refuses_a_reduction_that_would_leave_the_counterparty_below_zero(engine):
+    """The counterparty is long 0.5 at 100× on 1,000; buying its 0.5 at 95,000 (5 % under the mark) would
+    cost it 2,500 + fee against ~950 of equity at the mark: refused, naming the price and the account."""
+    taker, maker = _two_accounts(engine, taker_deposit=D(10**6))
+    holder = engine.execute(c.CreateAccount())[0].account_id
+    engine.execute(c.Deposit(holder, "USDT", D(1_000)))
+    engine.execute(c.SetLeverage(holder, "BTCUSDT", D(100)))
+    engine.execute(c.BlockTrade(holder, maker, "BTCUSDT", "buy", D("0.5"), D(100000)))
+    before = engine.state_hash()
+    with pytest.raises(ValidationError) as err:
+        engine.execute(c.BlockTrade(taker, holder, "BTCUSDT", "buy", D("0.5"), D(95000)))
+    assert err.value.field == "price" and f"account {holder}" in err.value.message
+    assert engine.state_hash() == before
+    engine.execute(c.BlockTrade(taker, holder, "BTCUSDT", "buy", D("0.5"), D(100000)))  # at the mark: fine
+    assert engine.accounts[holder].open_positions() == []
+
+
+def test_block_trade_counterparty_without_margin_is_named(engine):
+    taker, _ = _two_accounts(engine, taker_deposit=D(10**6))
+    poor = engine.execute(c.CreateAccount())[0].account_id
+    engine.execute(c.Deposit(poor, "USDT", D(10)))
+    before = engine.state_hash()
+    with pytest.raises(ValidationError) as err:
+        engine.execute(c.BlockTrade(taker, poor, "BTCUSDT", "buy", D(1), D(100000)))
+    assert err.value.field == "counterparty_id" and f"account {poor}" in err.value.message
+    assert engine.state_hash() == before

@@ -304,3 +304,16 @@ def test_impact_price_bad_input(levels, notional, side, field):
     with pytest.raises(ValidationError) as err:
         impact_price(levels, notional, side)
     assert err.value.field == field
+
+
+def test_funding_payment_is_exact_beyond_28_digits():
+    """Regression: the decimal fast path negated in the default 28-digit context and rounded by 1E-29,
+    leaving the funding pool not flat.  Every digit must survive."""
+    from decimal import Decimal
+    from fractions import Fraction
+
+    size, mark, rate = Decimal("0.123456789"), Decimal("12345.67"), Decimal("0.000123456789012345678901234567")
+    for sign in (1, -1):
+        paid = funding_payment(sign, size, mark, rate)
+        assert Fraction(paid) == -sign * Fraction(size) * Fraction(mark) * Fraction(rate)
+    assert str(funding_payment(1, Decimal(1), Decimal(100), Decimal(0))) == "0"  # no negative zero

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from perprisk.cli.output import console, key_value_table, print_json
+from perprisk.cli.output import console, key_value_table, print_json, run_guarded
 
 bench_app = typer.Typer(help="Benchmarks: ratios against a baseline measured in the same run.", no_args_is_help=True)
 
@@ -46,7 +46,9 @@ def bench_stress(
     accounts: int = typer.Option(1_000_000, min=100, help="Accounts in the population."),
     bars: int = typer.Option(2880, min=2, help="One-minute candles of the 2025-10-10/11 crash (one tick each)."),
     seed: int = typer.Option(1, help="Seed of the population."),
-    baseline_accounts: int = typer.Option(None, help="Accounts of the baseline run (default 1 %, at least 1,000)."),
+    baseline_accounts: int = typer.Option(
+        None, min=100, help="Accounts of the baseline run (default 1 %, at least 1,000)."
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
     no_progress: bool = typer.Option(False, "--no-progress", help="No progress lines on stderr."),
 ) -> None:
@@ -59,8 +61,8 @@ def bench_stress(
     if progress is not None:
         progress.start()
     try:
-        result = run_stress_benchmark(accounts=accounts, bars=bars, seed=seed, baseline_accounts=baseline_accounts,
-                                      progress=update)
+        result = run_guarded(as_json, lambda: run_stress_benchmark(
+            accounts=accounts, bars=bars, seed=seed, baseline_accounts=baseline_accounts, progress=update))
     finally:
         if progress is not None:
             progress.stop()

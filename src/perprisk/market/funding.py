@@ -33,7 +33,7 @@ from typing import ClassVar, Iterable, Mapping, Protocol, Sequence
 
 from perprisk.errors import ValidationError
 from perprisk.market._exact import clamp, exact
-from perprisk.money import Rounding, exact_product, fraction_to_decimal, is_multiple_of, quantize, to_decimal
+from perprisk.money import ZERO, Rounding, exact_product, fraction_to_decimal, is_multiple_of, quantize, to_decimal
 
 #: Binance/BitMEX defaults, per 8 hours.
 DEFAULT_INTEREST_RATE_8H = Decimal("0.0001")  # 0.01 %
@@ -275,7 +275,8 @@ def funding_payment(sign: int, size: object, mark: object, rate: object) -> Deci
         if size.is_finite() and mark.is_finite() and rate.is_finite() and size > 0 and mark > 0:
             product = exact_product(size, mark, rate)
             if product is not None:
-                return (0 - product) if sign > 0 else product + 0  # no negative zero
+                result = product.copy_negate() if sign > 0 else product  # exact: no context involved
+                return result if result else ZERO  # no negative zero
     q = exact(size, "size", positive=True)
     m = exact(mark, "mark", positive=True)
     f = exact(rate, "rate")

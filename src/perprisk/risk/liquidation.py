@@ -34,6 +34,8 @@ from perprisk.risk.adl import AdlCandidate, AdlIndex, adl_quintiles, adl_ranking
 
 #: A risk pass repeats until nothing is flagged (ADL at a bankruptcy price can push a counterparty under).
 MAX_ROUNDS = 8
+#: Socialization charges in one pass (each may push holders under and liquidate them, charging again).
+MAX_SOCIALIZATIONS = 32
 
 
 def socialization_pool(symbol: str) -> str:
@@ -115,13 +117,14 @@ class Liquidator:
         pass, not one per liquidation: the charge touches every profitable position); the charge may push
         more accounts under, so the pass then runs again."""
         capacity = self.engine.config.liquidation_capacity
-        done = 0
-        for _ in range(MAX_ROUNDS):
-            done = self._rounds(symbols, timestamp_ms, done, capacity)
+        done = self._rounds(symbols, timestamp_ms, 0, capacity)
+        for _ in range(MAX_SOCIALIZATIONS):
             if not self._pending_socialized:
                 return
+            self._socialize_pending(timestamp_ms)  # the pool is flat again
+            done = self._rounds(None, timestamp_ms, done, capacity)  # whom the charge pushed under
+        if self._pending_socialized:  # a cascade longer than the cap: charge what is left, the rest waits
             self._socialize_pending(timestamp_ms)
-            symbols = None
 
     def _rounds(self, symbols: set[str] | None, timestamp_ms: int, done: int, capacity: int | None) -> int:
         for _ in range(MAX_ROUNDS):
