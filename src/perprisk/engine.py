@@ -687,18 +687,12 @@ class Engine:
         _choice(c.trigger_reference, tuple(r.value for r in TriggerReference), "trigger_reference")
         if c.time_in_force is not None:
             _choice(c.time_in_force, tuple(t.value for t in TimeInForce), "time_in_force")
-        quantity = to_decimal(c.quantity, "quantity", positive=True)
-        if not is_multiple_of(quantity, inst.lot_size):
-            raise ValidationError("quantity", f"{quantity} is not a multiple of the lot size {inst.lot_size}")
-        if quantity < inst.min_size:
-            raise ValidationError("quantity", f"{quantity} is below the minimum size {inst.min_size}")
+        quantity = _grid_quantity(c.quantity, inst)
         order_type = OrderType(c.order_type)
         for name in ("price", "trigger_price", "activation_price"):
             value = getattr(c, name)
             if value is not None:
-                value = to_decimal(value, name, positive=True)
-                if not is_multiple_of(value, inst.tick_size):
-                    raise ValidationError(name, f"{value} is not on the tick size {inst.tick_size}")
+                _grid_price(value, inst, name)
         if order_type.is_limit and c.price is None:
             raise ValidationError("price", f"required for a {c.order_type} order")
         if not order_type.is_limit and c.price is not None:
@@ -766,14 +760,8 @@ class Engine:
         _choice(c.side, ("buy", "sell"), "side")
         if not isinstance(c.reduce_only, bool):
             raise ValidationError("reduce_only", f"expected true or false, got {c.reduce_only!r}")
-        quantity = to_decimal(c.quantity, "quantity", positive=True)
-        if not is_multiple_of(quantity, inst.lot_size):
-            raise ValidationError("quantity", f"{quantity} is not a multiple of the lot size {inst.lot_size}")
-        if quantity < inst.min_size:
-            raise ValidationError("quantity", f"{quantity} is below the minimum size {inst.min_size}")
-        price = to_decimal(c.price, "price", positive=True)
-        if not is_multiple_of(price, inst.tick_size):
-            raise ValidationError("price", f"{price} is not on the tick size {inst.tick_size}")
+        quantity = _grid_quantity(c.quantity, inst)
+        price = _grid_price(c.price, inst)
         mark = self._mark_or_none(c.symbol)
         if mark is None:
             raise ValidationError("symbol", f"{c.symbol} has no mark price yet")
@@ -863,15 +851,11 @@ class Engine:
             raise ValidationError("order_id", "a conditional order waiting for its trigger cannot be amended: "
                                   "cancel it and place a new one")
         if c.price is not None:
-            price = to_decimal(c.price, "price", positive=True)
-            if not is_multiple_of(price, inst.tick_size):
-                raise ValidationError("price", f"{price} is not on the tick size {inst.tick_size}")
+            _grid_price(c.price, inst)
             if meta.price is None:
                 raise ValidationError("price", "this order has no limit price to amend")
         if c.quantity is not None:
-            qty = to_decimal(c.quantity, "quantity", positive=True)
-            if not is_multiple_of(qty, inst.lot_size) or qty < inst.min_size:
-                raise ValidationError("quantity", f"{qty} is off the lot {inst.lot_size} or below the minimum size")
+            _grid_quantity(c.quantity, inst)
         account = self.accounts[c.account_id]
         new_qty = c.quantity if c.quantity is not None else meta.remaining
         new_price = c.price if c.price is not None else meta.price
@@ -1269,6 +1253,25 @@ def _position_mode(value: object) -> PositionMode:
         return PositionMode(value)
     except ValueError:
         raise ValidationError("position_mode", f"must be 'one_way' or 'hedge', got {value!r}") from None
+
+
+
+def _grid_quantity(value: object, inst: Instrument, field: str = "quantity") -> Decimal:
+    """A positive quantity on the instrument's lot grid, at least its minimum size."""
+    quantity = to_decimal(value, field, positive=True)
+    if not is_multiple_of(quantity, inst.lot_size):
+        raise ValidationError(field, f"{quantity} is not a multiple of the lot size {inst.lot_size}")
+    if quantity < inst.min_size:
+        raise ValidationError(field, f"{quantity} is below the minimum size {inst.min_size}")
+    return quantity
+
+
+def _grid_price(value: object, inst: Instrument, field: str = "price") -> Decimal:
+    """A positive price on the instrument's tick grid."""
+    price = to_decimal(value, field, positive=True)
+    if not is_multiple_of(price, inst.tick_size):
+        raise ValidationError(field, f"{price} is not on the tick size {inst.tick_size}")
+    return price
 
 
 def _choice(value: object, allowed: tuple[str, ...], field: str) -> None:
