@@ -781,13 +781,18 @@ class Engine:
             if account.blocked and quantity > closable:
                 raise ValidationError(field, f"account {account.account_id} is in debt: only reducing trades")
             # trading away from the mark is a loss at once (buying above it, selling below it), plus the fee
-            sign = 1 if side == "buy" else -1
-            adverse = Fraction(quantity) * max(Fraction(0), sign * (Fraction(price) - Fraction(mark)))
-            cost = adverse + Fraction(quantity) * Fraction(price) * max(Fraction(fee_rate), Fraction(0))
+            try:
+                worse: Decimal | Fraction = EXACT_CONTEXT.subtract(price, mark) if side == "buy" \
+                    else EXACT_CONTEXT.subtract(mark, price)
+            except decimal.Inexact:  # a mark with more digits than the context holds
+                worse = (Fraction(price) - Fraction(mark)) * (1 if side == "buy" else -1)
+            adverse = Fraction(quantity) * Fraction(worse) if worse > 0 else Fraction(0)
             opening_qty = max(ZERO, quantity - closable)
             if opening_qty > 0:
                 self._check_opening(account, c.symbol, opening_qty, Fraction(price), margin_field, adverse)
-            elif cost > 0:  # a pure reduction must not leave the margin it draws on below zero at the mark
+                continue
+            cost = adverse + (Fraction(quantity) * Fraction(price) * Fraction(fee_rate) if fee_rate > 0 else 0)
+            if cost > 0:  # a pure reduction must not leave the margin it draws on below zero at the mark
                 position = account.position(c.symbol, BOTH)
                 assert position is not None
                 equity = (self.isolated_equity(position) if position.margin_mode is MarginMode.ISOLATED
