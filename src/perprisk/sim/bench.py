@@ -1,6 +1,6 @@
 """Stress-run throughput: ``run_stress_benchmark`` is what ``perprisk bench stress --json`` reports.
 
-The issue's target: 1,000,000 accounts over 2,880 one-minute ticks (the two crash days, one tick per candle at
+The target: 1,000,000 accounts over 2,880 one-minute ticks (the two crash days, one tick per candle at
 its close — ``path_order="close"``) in at most 60 s on the project's machine, with peak memory stated.
 A baseline run of the same scenario at 1 % of the accounts is measured in the same invocation:
 ``scaling_ratio`` (cost per account-tick at full size over the baseline's) shows whether the run scales
