@@ -2,7 +2,7 @@
 
     make bench            # or: .venv/bin/python benchmarks/run.py [--quick]
 
-Targets (issues): order book ≥ 500,000 ops/s for the fast book (ratio vs the naive book printed);
+Targets: order book ≥ 500,000 ops/s for the fast book (ratio vs the naive book printed);
 risk scan ratio ≤ 2.0 against a memory-bandwidth reference (a numpy add over the same bytes);
 exact liquidation price ≥ 10× its plain reference solver for one leg on the real BTCUSDT tiers;
 stress replay (scaled down here; `perprisk bench stress` for 1,000,000 accounts) with its scaling ratio
