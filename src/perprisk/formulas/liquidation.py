@@ -362,25 +362,8 @@ def liquidation_price(
     if lp is None:
         notes.append("no liquidation price: the margin covers the position at every positive price")
     equity, maintenance = _trigger_at(family, c, targets, mark, fee)
-    # equity here excludes the other legs' maintenance: add it back to report the account's own figures
-    primary = next((t for t in targets if t.side is target_side), targets[0])
-    tier = family.tier_at(primary, lp if lp is not None else mark)
-    bp = bankruptcy_price(margin_mode, wallet_balance, targets, others)
-    return LiquidationResult(
-        symbol=primary.symbol,
-        side=primary.side if len(targets) == 1 else target_side,
-        mark_price=mark,
-        liquidation_price=lp,
-        bankruptcy_price=bp,
-        distance_pct=distance_pct(mark, lp),
-        tier=tier,
-        mmr=tier.mmr,
-        maintenance_amount=tier.maintenance_amount if family.uses_maintenance_amount else Decimal(0),
-        equity=equity + other_mm if others else equity,
-        maintenance_margin=maintenance + other_mm if others else maintenance,
-        already_liquidatable=equity <= maintenance,
-        notes=tuple(notes),
-    )
+    return _result(family, margin_mode, wallet_balance, targets, others, target_side, mark, lp,
+                   equity, maintenance, other_mm if others else Fraction(0), notes)
 
 
 def liquidation_price_reference(
@@ -406,20 +389,35 @@ def liquidation_price_reference(
     if lp is None:
         notes.append("no liquidation price: the margin covers the position at every positive price")
     equity, maintenance = _trigger_at_reference(family, c, targets, mark, fee)
-    # equity here excludes the other legs' maintenance: add it back to report the account's own figures
-    other_mm = sum(
-        (family.maintenance(o, Fraction(o.mark_price)) + family.closing_fee(o, Fraction(o.mark_price), fee) for o in others),
-        Fraction(0),
-    )
+    other_mm = _other_legs(family, others, fee)[1]
+    return _result(family, margin_mode, wallet_balance, targets, others, target_side, mark, lp,
+                   equity, maintenance, other_mm, notes)
+
+
+def _result(
+    family: LiquidationFamily,
+    margin_mode: MarginMode,
+    wallet_balance: Number,
+    targets: Sequence[PositionLeg],
+    others: Sequence[PositionLeg],
+    target_side: Side | None,
+    mark: Fraction,
+    lp: Fraction | None,
+    equity: Fraction,
+    maintenance: Fraction,
+    other_mm: Fraction,
+    notes: list[str],
+) -> LiquidationResult:
+    """The result both solvers report.  ``equity``/``maintenance`` are the target legs' (the other legs'
+    maintenance is inside the fixed balance): ``other_mm`` is added back to report the account's figures."""
     primary = next((t for t in targets if t.side is target_side), targets[0])
     tier = family.tier_at(primary, lp if lp is not None else mark)
-    bp = bankruptcy_price(margin_mode, wallet_balance, targets, others)
     return LiquidationResult(
         symbol=primary.symbol,
         side=primary.side if len(targets) == 1 else target_side,
         mark_price=mark,
         liquidation_price=lp,
-        bankruptcy_price=bp,
+        bankruptcy_price=bankruptcy_price(margin_mode, wallet_balance, targets, others),
         distance_pct=distance_pct(mark, lp),
         tier=tier,
         mmr=tier.mmr,
