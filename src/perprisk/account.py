@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from decimal import Decimal
 from enum import Enum
-from fractions import Fraction
+from perprisk.money import Fraction
 
 from perprisk.errors import ValidationError
 from perprisk.formulas import MarginMode, PositionLeg, Side

@@ -18,7 +18,7 @@ import json
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from enum import Enum
-from fractions import Fraction
+from perprisk.money import Fraction
 from typing import Any, Callable, Iterable, Sequence
 
 from perprisk import commands as cmd

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, fields
 from decimal import Decimal
-from fractions import Fraction
+from perprisk.money import FRACTION_TYPES, Fraction
 from typing import Any
 
 
@@ -218,5 +218,5 @@ def event_to_dict(event: Any) -> dict[str, Any]:
     out: dict[str, Any] = {"event": type(event).__name__}
     for f in fields(event):
         value = getattr(event, f.name)
-        out[f.name] = format_decimal(value) if isinstance(value, (Decimal, Fraction)) else value
+        out[f.name] = format_decimal(value) if isinstance(value, (Decimal, *FRACTION_TYPES)) else value
     return out

@@ -16,7 +16,7 @@ import weakref
 from bisect import bisect_right
 from dataclasses import dataclass, field
 from decimal import Decimal
-from fractions import Fraction
+from perprisk.money import FRACTION_TYPES, Fraction
 from itertools import pairwise
 from pathlib import Path
 from typing import Iterable, Mapping, Sequence
@@ -185,7 +185,7 @@ def _common(values: Sequence[object]) -> tuple[int, tuple[int, ...]]:
 
 
 def _finite(value: object) -> bool:
-    return isinstance(value, (int, Fraction)) or (isinstance(value, Decimal) and value.is_finite())
+    return isinstance(value, (int, *FRACTION_TYPES)) or (isinstance(value, Decimal) and value.is_finite())
 
 
 @dataclass(frozen=True, slots=True)

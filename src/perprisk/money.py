@@ -1,7 +1,8 @@
 """Exact money: parsing, the Decimal context, and the one place where rounding happens.
 
 Every amount of record in perprisk is a :class:`decimal.Decimal`; the formulas work in exact rationals
-(:class:`fractions.Fraction`) and come back to Decimal only through the functions here, each with a named
+(:class:`Fraction`: ``quicktions.Fraction``, the compiled drop-in for :class:`fractions.Fraction` — the
+same exact arithmetic, several times faster; values of either type are accepted everywhere) and come back to Decimal only through the functions here, each with a named
 rounding mode.  Binary floats are refused at the boundary: ``0.1`` is not a price.
 """
 
@@ -11,10 +12,15 @@ import decimal
 import math
 from decimal import Decimal
 from enum import Enum
-from fractions import Fraction
+import fractions
 from typing import Union
 
+from quicktions import Fraction
+
 from perprisk.errors import ValidationError
+
+#: The exact-rational types an input may be given as (the engine's own and the standard library's).
+FRACTION_TYPES = (Fraction, fractions.Fraction)
 
 #: Context for Decimal arithmetic of record: 60 significant digits, every anomaly trapped.
 MONEY_CONTEXT = decimal.Context(
@@ -113,7 +119,7 @@ def to_decimal(
         result = value
     elif isinstance(value, int):
         result = Decimal(value)
-    elif isinstance(value, Fraction):
+    elif isinstance(value, FRACTION_TYPES):
         result = fraction_to_decimal(value)
     elif isinstance(value, str):
         text = value.strip().replace("_", "")

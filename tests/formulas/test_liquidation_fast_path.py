@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import itertools
 from decimal import Decimal
-from fractions import Fraction
+from perprisk.money import Fraction  # the engine's rational type (quicktions)
 
 import pytest
 from hypothesis import assume, event, given, settings

@@ -20,7 +20,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from decimal import Decimal
-from fractions import Fraction
+from perprisk.money import Fraction
 from functools import partial
 from typing import Any
 

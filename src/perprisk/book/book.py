@@ -31,7 +31,7 @@ from abc import ABC, abstractmethod
 from collections import deque
 from decimal import Decimal
 from enum import Enum
-from fractions import Fraction
+from perprisk.money import Fraction
 from itertools import groupby, islice, takewhile
 from typing import Any, Iterable, Iterator, TypeVar
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import decimal
 from dataclasses import dataclass
 from decimal import Decimal
-from fractions import Fraction
+from perprisk.money import Fraction
 
 from perprisk.errors import ValidationError
 from perprisk.money import MONEY_CONTEXT, fraction_to_decimal, to_decimal

@@ -7,7 +7,7 @@ the Decimal events of :mod:`perprisk.book.events`.
 
 from __future__ import annotations
 
-from fractions import Fraction
+from perprisk.money import Fraction
 from typing import Iterable, NamedTuple, Union
 
 from perprisk.book.events import CancelReason

@@ -23,7 +23,7 @@ price between ticks is an exact fraction of a tick).
 from __future__ import annotations
 
 from bisect import bisect_left, bisect_right, insort
-from fractions import Fraction
+from perprisk.money import Fraction
 from typing import Iterator
 
 from perprisk.book.matching import BookOrder

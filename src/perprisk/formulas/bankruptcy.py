@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fractions import Fraction
+from perprisk.money import Fraction
 from typing import TYPE_CHECKING, Sequence
 
 from perprisk.formulas.margin import exact_ratio, unrealized_pnl

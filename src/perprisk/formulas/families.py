@@ -13,7 +13,7 @@ on ``P`` and whether the closing taker fee is part of the trigger — small name
 from __future__ import annotations
 
 from dataclasses import dataclass
-from fractions import Fraction
+from perprisk.money import Fraction
 
 from perprisk.errors import ValidationError
 from perprisk.formulas.margin import exact_ratio, maintenance_margin_ratio

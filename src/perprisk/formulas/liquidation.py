@@ -17,7 +17,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from decimal import Decimal
-from fractions import Fraction
+from perprisk.money import Fraction
 from typing import Sequence
 
 from perprisk.errors import ValidationError

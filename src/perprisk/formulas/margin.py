@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from decimal import Decimal
-from fractions import Fraction
+from perprisk.money import Fraction
 
 from perprisk.errors import ValidationError
 from perprisk.instrument import RiskTier, TierTable

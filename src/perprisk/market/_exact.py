@@ -5,7 +5,7 @@ Nothing here rounds: values stay exact rationals until a module publishes a Deci
 
 from __future__ import annotations
 
-from fractions import Fraction
+from perprisk.money import FRACTION_TYPES, Fraction
 from typing import Iterable
 
 from perprisk.errors import ValidationError
@@ -17,7 +17,7 @@ def exact(value: object, field: str, *, positive: bool = False, non_negative: bo
 
     A Fraction is taken as it is (``to_decimal`` would round a non-terminating one such as 1/3).
     """
-    if isinstance(value, Fraction):
+    if isinstance(value, FRACTION_TYPES):
         result = value
         if positive and result <= 0:
             raise ValidationError(field, f"must be greater than zero, got {result}")

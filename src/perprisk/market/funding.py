@@ -27,7 +27,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import Decimal
-from fractions import Fraction
+from perprisk.money import FRACTION_TYPES, Fraction
 from types import MappingProxyType
 from typing import ClassVar, Iterable, Mapping, Protocol, Sequence
 
@@ -185,7 +185,7 @@ class FundingRateRule:
         for name in ("cap", "floor", "interest_rate_8h", "clamp_band_8h"):
             raw = getattr(self, name)
             value = to_decimal(raw, name, non_negative=name == "clamp_band_8h")
-            if isinstance(raw, Fraction) and Fraction(value) != raw:
+            if isinstance(raw, FRACTION_TYPES) and Fraction(value) != raw:
                 raise ValidationError(name, f"{raw} has no finite decimal expansion")
             object.__setattr__(self, name, value)
         if self.floor > self.cap:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import Decimal
-from fractions import Fraction
+from perprisk.money import Fraction
 from typing import Iterable, Literal, Sequence
 
 from perprisk.errors import ValidationError

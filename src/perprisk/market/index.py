@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from decimal import Decimal
-from fractions import Fraction
+from perprisk.money import Fraction
 from types import MappingProxyType
 from typing import ClassVar, Iterable, Mapping, Protocol, Sequence
 

@@ -22,7 +22,7 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass
 from decimal import Decimal
-from fractions import Fraction
+from perprisk.money import Fraction
 from types import MappingProxyType
 from typing import ClassVar, Mapping, Protocol
 

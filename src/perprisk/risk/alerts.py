@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import Decimal
-from fractions import Fraction
+from perprisk.money import Fraction
 from typing import Any
 
 from perprisk import events as ev

@@ -77,7 +77,7 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass, replace
 from functools import cached_property
 from decimal import Decimal
-from fractions import Fraction
+from perprisk.money import FRACTION_TYPES, Fraction
 from typing import Hashable, Iterable, Iterator, Mapping, NamedTuple, Sequence, Union
 
 import numpy as np
@@ -215,7 +215,7 @@ def exact_margin(
 
 
 def _exact_mark(value: object, field: str) -> Fraction:
-    if isinstance(value, Fraction):
+    if isinstance(value, FRACTION_TYPES):
         if value <= 0:
             raise ValidationError(field, f"must be greater than zero, got {value}")
         return value
@@ -223,7 +223,7 @@ def _exact_mark(value: object, field: str) -> Fraction:
 
 
 def _exact_balance(value: object, field: str) -> Exact:
-    if isinstance(value, Fraction):
+    if isinstance(value, FRACTION_TYPES):
         return value
     return to_decimal(value, field)
 
@@ -798,7 +798,7 @@ class FastScanner(Scanner):
         if not table.monotone:
             return None
         try:
-            if isinstance(unit.balance, Fraction):
+            if isinstance(unit.balance, FRACTION_TYPES):
                 raise decimal.Inexact
             return self._solve(table, s, _EXACT.minus(unit.balance), abs(size), exact=False)
         except decimal.DecimalException:

@@ -8,7 +8,7 @@ service's state lock held (they read mutable engine state).
 from __future__ import annotations
 
 from decimal import Decimal
-from fractions import Fraction
+from perprisk.money import Fraction
 from typing import Any
 
 from perprisk.events import event_to_dict

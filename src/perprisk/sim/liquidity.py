@@ -29,7 +29,7 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from decimal import Decimal
-from fractions import Fraction
+from perprisk.money import Fraction
 from pathlib import Path
 from typing import Any
 

@@ -36,7 +36,7 @@ from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields, replace
 from decimal import Decimal
-from fractions import Fraction
+from perprisk.money import Fraction
 from pathlib import Path
 from typing import Any
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 from enum import Enum
-from fractions import Fraction
+from perprisk.money import FRACTION_TYPES, Fraction
 from typing import Any
 
 from perprisk.errors import ValidationError
@@ -362,7 +362,7 @@ def suggest_stop(
     e = positive(entry, "entry")
     lp = (
         Fraction(positive(liquidation_price, "liquidation_price"))
-        if not isinstance(liquidation_price, Fraction)
+        if not isinstance(liquidation_price, FRACTION_TYPES)
         else liquidation_price
     )
     if lp <= 0:

@@ -27,7 +27,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
-from fractions import Fraction
+from perprisk.money import Fraction
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 

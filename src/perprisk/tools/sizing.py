@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
-from fractions import Fraction
+from perprisk.money import Fraction
 from typing import Any
 
 from perprisk.errors import PerpriskError, ValidationError

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import Decimal
-from fractions import Fraction
+from perprisk.money import FRACTION_TYPES, Fraction
 from pathlib import Path
 from typing import Any
 
@@ -113,7 +113,7 @@ class Venue:
 
 
 def _as_decimal(value: Number, field: str) -> Decimal:
-    if isinstance(value, Fraction):
+    if isinstance(value, FRACTION_TYPES):
         return _exact_decimal(value, field)
     return Decimal(value)
 
@@ -176,7 +176,7 @@ def make_venue(
 
 def positive(value: object, field: str) -> Decimal:
     """A number > 0 (str, int or Decimal; an exact Fraction passes through unchanged), else refused."""
-    if isinstance(value, Fraction):
+    if isinstance(value, FRACTION_TYPES):
         if value <= 0:
             raise ValidationError(field, f"must be greater than zero, got {format_decimal(value)}")
         return value  # type: ignore[return-value]  # exact rationals (e.g. margin = q·E/L) stay exact
