@@ -203,6 +203,7 @@ class MarketState:
     timestamp_ms: int = 0
     current_rate: Decimal = Decimal("0.0001")  # last settled rate: the fair price's funding basis
     funding_history: list[tuple[int, Decimal, Decimal]] = field(default_factory=list)  # (time, rate, mark)
+    positions: list[Position] = field(default_factory=list)  # every position slot ever opened in the market
 
     @classmethod
     def create(cls, instrument: Instrument, book: OrderBook, config: "EngineConfig") -> "MarketState":
@@ -474,15 +475,12 @@ class Engine:
         return margin_ratio(self.cross_maintenance(account), self.cross_equity(account) - self.order_margin(account))
 
     def open_interest(self, symbol: str) -> tuple[Decimal, Decimal]:
-        """(Σ long size, Σ short size) — equal in every market (SPEC invariant 2)."""
-        long_total = short_total = ZERO
-        for account in self.accounts.values():
-            for pos in account.positions.values():
-                if pos.symbol == symbol:
-                    if pos.size > 0:
-                        long_total += pos.size
-                    else:
-                        short_total -= pos.size
+        """(Σ long size, Σ short size) — equal in every market (SPEC invariant 2): summed, exactly, over every
+        position slot of the market (the liquidation engine's included)."""
+        sizes = [p.size for p in self.market(symbol).positions]
+        with decimal.localcontext(EXACT_CONTEXT):
+            long_total = sum((q for q in sizes if q > 0), ZERO)
+            short_total = -sum((q for q in sizes if q < 0), ZERO)
         return long_total, short_total
 
     def conservation_error(self) -> dict[str, Decimal]:
@@ -909,6 +907,7 @@ class Engine:
             settings = account.market(symbol)
             position = Position(account.account_id, symbol, slot, settings.margin_mode, settings.leverage)
             account.positions[(symbol, slot)] = position
+            self.markets[symbol].positions.append(position)
         elif position.size == 0:  # a flat slot takes the current settings
             settings = account.market(symbol)
             position.margin_mode, position.leverage = settings.margin_mode, settings.leverage

@@ -14,6 +14,7 @@ engine are ledger accounts like any trader's.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from operator import methodcaller
 import decimal
 from decimal import Decimal
 from typing import Iterable, Iterator
@@ -149,7 +150,7 @@ class Ledger:
         return iter(sorted(((acct, asset), bal) for acct, assets in self._accounts.items() for asset, bal in assets.items()))
 
     def assets(self) -> set[str]:
-        return {asset for assets in self._accounts.values() for asset in assets}
+        return set().union(*self._accounts.values())
 
     def total(self, asset: str, include_external: bool = False) -> Decimal:
         return self.totals(include_external).get(asset, ZERO)
@@ -164,12 +165,13 @@ class Ledger:
                 return self._totals(include_external)
 
     def _totals(self, include_external: bool) -> dict[str, Decimal]:
+        balances = self._accounts.values()
         out: dict[str, Decimal] = {}
-        for acct, assets in self._accounts.items():
-            if acct == EXTERNAL and not include_external:
-                continue
-            for asset, balance in assets.items():
-                out[asset] = out.get(asset, ZERO) + balance
+        for asset in sorted(self.assets()):
+            total = sum(map(methodcaller("get", asset, ZERO), balances), ZERO)  # one C-level pass per asset
+            if not include_external:
+                total -= self._accounts.get(EXTERNAL, {}).get(asset, ZERO)
+            out[asset] = total
         return out
 
     def conservation_error(self) -> dict[str, Decimal]:
