@@ -128,8 +128,12 @@ def test_defaults_are_the_documented_target_run(calls):
     (["--accounts", "250000", "--bars", "1440", "--seed", "7", "--baseline-accounts", "2500"],
      {"accounts": 250_000, "bars": 1440, "seed": 7, "baseline_accounts": 2500}),
     (["--accounts=5000", "--bars=30"], {"accounts": 5000, "bars": 30}),
-    # a baseline larger than the run is not refused (nothing bounds one by the other)
-    (["--accounts", "100", "--baseline-accounts", "1000"], {"accounts": 100, "baseline_accounts": 1000}),
+    (["--accounts", "1000", "--baseline-accounts", "1000"], {"accounts": 1000, "baseline_accounts": 1000}),
+    # the scenario options, passed on only when they differ from the benchmark's defaults
+    (["--policy", "debt"], {"policy": "debt"}),
+    (["--path-order", "auto"], {"path_order": "auto"}),
+    (["--check-every", "240"], {"check_every": 240}),
+    (["--policy", "insurance_fund", "--path-order", "close"], {}),
 ])
 def test_good_values_reach_the_benchmark_parsed(calls, args, expected):
     result = bench_stress(*args, "--json", "--no-progress")
@@ -152,3 +156,34 @@ def test_progress_is_a_callback_unless_turned_off(calls):
     result = bench_stress("--accounts", "100", "--bars", "2", "--json")
     assert result.exit_code == 0, result.output
     assert callable(calls[0]["progress"])
+
+
+@pytest.mark.parametrize("as_json", [True, False])
+def test_a_baseline_larger_than_the_run_is_refused_before_anything_runs(monkeypatch, as_json):
+    used: list[str] = []
+    monkeypatch.setattr(sim_bench, "load_scenario_candles", lambda *a, **k: used.append("candles"))
+    monkeypatch.setattr(sim_bench, "run_stress", lambda *a, **k: used.append("run"))
+    result = bench_stress("--accounts", "100", "--baseline-accounts", "1000", "--no-progress",
+                          *(["--json"] if as_json else []))
+    assert result.exit_code == EXIT_BAD_INPUT
+    message = "1000 is more than the run's 100 accounts: a baseline is a smaller run of the same scenario"
+    if as_json:
+        assert json.loads(result.stdout) == {"error": {"field": "baseline_accounts", "message": message}}
+    else:
+        assert flat(result.stderr) == f"error in baseline_accounts: {message}"
+    assert used == []
+
+
+@pytest.mark.parametrize("args, field", [
+    (["--policy", "bailout"], "policy"),
+    (["--path-order", "sideways"], "path_order"),
+])
+def test_an_unknown_policy_or_path_order_is_refused_before_anything_runs(monkeypatch, args, field):
+    used: list[str] = []
+    monkeypatch.setattr(sim_bench, "load_scenario_candles", lambda *a, **k: used.append("candles"))
+    monkeypatch.setattr(sim_bench, "run_stress", lambda *a, **k: used.append("run"))
+    result = bench_stress("--accounts", "100", "--no-progress", "--json", *args)
+    assert result.exit_code == EXIT_BAD_INPUT
+    error = json.loads(result.stdout)["error"]
+    assert error["field"] == field and "unknown" in error["message"]
+    assert used == []

@@ -47,7 +47,13 @@ def bench_stress(
     bars: int = typer.Option(2880, min=2, help="One-minute candles of the 2025-10-10/11 crash (one tick each)."),
     seed: int = typer.Option(1, help="Seed of the population."),
     baseline_accounts: int = typer.Option(
-        None, min=100, help="Accounts of the baseline run (default 1 %, at least 1,000)."
+        None, min=100,
+        help="Accounts of the baseline run, at most --accounts (default: 1 % of the accounts, at least 1,000).",
+    ),
+    policy: str = typer.Option("insurance_fund", help="Negative-balance policy of both runs."),
+    path_order: str = typer.Option("close", help="Ticks per candle: close (one tick each) or a bar order."),
+    check_every: int = typer.Option(
+        None, min=1, help="Full conservation and open-interest check every N ticks (default: the stress default)."
     ),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
     no_progress: bool = typer.Option(False, "--no-progress", help="No progress lines on stderr."),
@@ -57,12 +63,17 @@ def bench_stress(
     from perprisk.cli.stress import _progress_bar
     from perprisk.sim.bench import run_stress_benchmark
 
+    options = dict(accounts=accounts, bars=bars, seed=seed, baseline_accounts=baseline_accounts)
+    # only what differs from the benchmark's defaults is passed on (the defaults live in one place)
+    for name, value, default in (("policy", policy, "insurance_fund"), ("path_order", path_order, "close"),
+                                 ("check_every", check_every, None)):
+        if value != default:
+            options[name] = value
     progress, update = _progress_bar(not no_progress, "bench stress")
     if progress is not None:
         progress.start()
     try:
-        result = run_guarded(as_json, lambda: run_stress_benchmark(
-            accounts=accounts, bars=bars, seed=seed, baseline_accounts=baseline_accounts, progress=update))
+        result = run_guarded(as_json, lambda: run_stress_benchmark(**options, progress=update))
     finally:
         if progress is not None:
             progress.stop()

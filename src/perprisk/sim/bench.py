@@ -18,6 +18,7 @@ from dataclasses import replace
 from collections.abc import Callable
 from typing import Any
 
+from perprisk.errors import ValidationError
 from perprisk.sim.runner import Scenario, load_scenario_candles, run_stress
 
 __all__ = ["run_stress_benchmark"]
@@ -56,9 +57,14 @@ def run_stress_benchmark(
 ) -> dict[str, Any]:
     """One stress run of the default scenario (first ``bars`` candles of the 2025-10-10/11 crash), and a
     baseline run of the same scenario with ``baseline_accounts`` (default: 1 % of ``accounts``, at least
-    1,000): ``scaling_ratio`` is the cost per account-tick at full size over the baseline's (1.0 = linear)."""
+    1,000, at most ``accounts``): ``scaling_ratio`` is the cost per account-tick at full size over the baseline's (1.0 = linear)."""
     if baseline_accounts is None:
-        baseline_accounts = max(1000, accounts // 100)
+        baseline_accounts = min(accounts, max(1000, accounts // 100))
+    elif baseline_accounts > accounts:
+        raise ValidationError(
+            "baseline_accounts", f"{baseline_accounts} is more than the run's {accounts} accounts: a baseline is "
+            "a smaller run of the same scenario"
+        )
     base_wall, base_result = _one_run(baseline_accounts, bars, seed, policy, path_order, check_every, None)
     wall, result = _one_run(accounts, bars, seed, policy, path_order, check_every, progress)
     perf = result.performance
