@@ -234,6 +234,7 @@ class Engine:
             m.symbol: MarketState.create(m, factory(m), config) for m in config.markets
         }
         self.collateral = {c.asset: c for c in config.collateral}
+        self._priced_assets = tuple(c.asset for c in config.collateral if c.price_symbol is not None)
         self.accounts: dict[int, Account] = {LIQUIDATION_ENGINE_ID: Account(LIQUIDATION_ENGINE_ID)}
         self.orders = OrderTable()
         self.policy = get_policy(config.policy)
@@ -1192,8 +1193,8 @@ class Engine:
         asset priced by a market, or an order without a price (its margin is reserved at the mark)."""
         if any(m.price is None and not m.reduce_only for m in self.orders.of(account.account_id)):
             return True
-        balances = self.ledger.balances_of(account.wallet)
-        return any(balances.get(a) for a, coll in self.collateral.items() if coll.price_symbol is not None)
+        wallet, balance = account.wallet, self.ledger.balance
+        return any(balance(wallet, asset) for asset in self._priced_assets)
 
     def risk_candidates(self, symbols: set[str] | None) -> list[tuple[Account, Position | None]]:
         """Margin units the scanner flags (exactly confirmed there), in the order of the exact reference loop."""

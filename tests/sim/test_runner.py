@@ -183,3 +183,27 @@ def test_real_funding_is_settled(candles):
         candles,
     ).summary
     assert none["funding_settlements"] == 0 and none["state_hash"] != s["state_hash"]
+
+
+def test_a_run_leaves_nothing_frozen_out_of_the_garbage_collector(candles, monkeypatch):
+    """The runner freezes its long-lived objects during the run (gc.freeze) and hands them back when it ends —
+    also when it fails — so the engine's reference cycles can be collected after the run."""
+    import gc
+
+    import perprisk.sim.runner as runner_module
+
+    monkeypatch.setattr(runner_module, "FREEZE_EVERY", 5)
+    assert gc.get_freeze_count() == 0
+    frozen_during: list[int] = []
+    scenario = replace(SCENARIO, accounts=40, start="2025-10-10T21:00Z", end="2025-10-10T21:10Z")
+    run_stress(scenario, candles, progress=lambda done, total: frozen_during.append(gc.get_freeze_count()))
+    assert max(frozen_during) > 0
+    assert gc.get_freeze_count() == 0
+
+    def fail(done: int, total: int) -> None:
+        if gc.get_freeze_count() and done > 20:
+            raise RuntimeError("stopped mid-run")
+
+    with pytest.raises(RuntimeError):
+        run_stress(scenario, candles, progress=fail)
+    assert gc.get_freeze_count() == 0
