@@ -207,3 +207,28 @@ def test_a_run_leaves_nothing_frozen_out_of_the_garbage_collector(candles, monke
     with pytest.raises(RuntimeError):
         run_stress(scenario, candles, progress=fail)
     assert gc.get_freeze_count() == 0
+
+
+def test_progress_counts_work_weighted_by_its_cost(candles):
+    """Progress is reported every 1,000 openings of the first tick and after every tick, never goes back, ends
+    at the total, and weighs an opening twice an exit and a tick by the population's size."""
+    import perprisk.sim.runner as runner_module
+
+    seen: list[tuple[int, int]] = []
+    scenario = replace(SCENARIO, accounts=2500, start="2025-10-10T21:00Z", end="2025-10-10T21:05Z", check_every=None)
+    runner = StressRunner(scenario, candles, progress=lambda done, total: seen.append((done, total)))
+    result = runner.run()
+    ticks = result.summary["ticks"]
+    pop = runner.population
+    openings = int((pop.entry_tick < ticks).sum())
+    exits = int(((pop.exit_tick >= 0) & (pop.exit_tick < ticks)).sum())
+    totals = {total for _, total in seen}
+    assert len(totals) == 1
+    total = totals.pop()
+    assert total == (ticks * (runner_module.PROGRESS_TICK_BASE + 2500 // runner_module.PROGRESS_TICK_PER) + runner_module.PROGRESS_OPENING * openings
+                     + runner_module.PROGRESS_EXIT * exits)  # no funding time in this window
+    done = [d for d, _ in seen]
+    assert done == sorted(done) and done[-1] == total
+    initial = int((pop.entry_tick == 0).sum())
+    assert len(seen) == ticks + initial // 1000
+    assert done[0] == 1000 * runner_module.PROGRESS_OPENING

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
@@ -46,17 +47,22 @@ def _progress_bar(enabled: bool, label: str):
         return None, None
     if not err_console.is_terminal:  # a log (make demo piped, CI): a plain line every 10 %
         last = [-1]
+        started = time.monotonic()
+
+        def elapsed() -> str:
+            seconds = int(time.monotonic() - started)
+            return f"{seconds // 60}:{seconds % 60:02d}"
 
         def plain(done: int, total: int) -> None:
             tenth = done * 10 // max(total, 1)
             if tenth != last[0]:
                 last[0] = tenth
-                err_console.print(f"{label}: {done:,}/{total:,} steps ({tenth * 10} %)", highlight=False)
+                err_console.print(f"{label}: {tenth * 10} % ({elapsed()} elapsed)", highlight=False)
 
         return None, plain
     from rich.progress import (
         BarColumn,
-        MofNCompleteColumn,
+        TaskProgressColumn,
         Progress,
         TextColumn,
         TimeElapsedColumn,
@@ -66,8 +72,7 @@ def _progress_bar(enabled: bool, label: str):
     progress = Progress(
         TextColumn("[bold]{task.description}"),
         BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("steps (positions opened, then ticks)"),
+        TaskProgressColumn(),
         TimeElapsedColumn(),
         TextColumn("ETA"),
         TimeRemainingColumn(),
@@ -77,8 +82,7 @@ def _progress_bar(enabled: bool, label: str):
     task = progress.add_task(label, total=None)
 
     def update(done: int, total: int) -> None:
-        if done == 1 or done == total or done % 10 == 0:
-            progress.update(task, completed=done, total=total)
+        progress.update(task, completed=done, total=total)  # rich redraws at its own pace
 
     return progress, update
 
