@@ -109,13 +109,15 @@ def to_decimal(
 
     Floats are refused: a binary float cannot say which decimal number was meant.  Booleans are refused.
     """
-    if isinstance(value, bool):
+    if type(value) is Decimal:  # the common case, first
+        result = value
+    elif isinstance(value, bool):
         raise ValidationError(field, f"expected a decimal number, got a boolean ({value!r})")
-    if isinstance(value, float):
+    elif isinstance(value, float):
         raise ValidationError(
             field, f"binary floats are refused for exact money; pass the number as a string, e.g. \"{value!r}\""
         )
-    if isinstance(value, Decimal):
+    elif isinstance(value, Decimal):
         result = value
     elif isinstance(value, int):
         result = Decimal(value)
@@ -131,9 +133,9 @@ def to_decimal(
             raise ValidationError(field, f"not a decimal number: {value!r}") from None
     else:
         raise ValidationError(field, f"expected a decimal number (string or integer), got {type(value).__name__}")
-    if result.is_nan():
-        raise ValidationError(field, "NaN is not a number")
-    if result.is_infinite():
+    if not result.is_finite():
+        if result.is_nan():
+            raise ValidationError(field, "NaN is not a number")
         raise ValidationError(field, "infinity is not allowed")
     if result and not (-MAX_EXPONENT <= result.adjusted() <= MAX_EXPONENT):
         raise ValidationError(field, f"out of range: magnitudes from 1e-{MAX_EXPONENT} to 1e{MAX_EXPONENT} are accepted")

@@ -223,7 +223,7 @@ def _exact_mark(value: object, field: str) -> Fraction:
 
 
 def _exact_balance(value: object, field: str) -> Exact:
-    if isinstance(value, FRACTION_TYPES):
+    if type(value) is not Decimal and isinstance(value, FRACTION_TYPES):
         return value
     return to_decimal(value, field)
 
@@ -798,7 +798,7 @@ class FastScanner(Scanner):
         if not table.monotone:
             return None
         try:
-            if isinstance(unit.balance, FRACTION_TYPES):
+            if type(unit.balance) is not Decimal:  # a Fraction (balances are Decimal or Fraction)
                 raise decimal.Inexact
             return self._solve(table, s, _EXACT.minus(unit.balance), abs(size), exact=False)
         except decimal.DecimalException:
