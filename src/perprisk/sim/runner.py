@@ -429,6 +429,7 @@ class StressRunner:
                 policy=scenario.policy,
                 disposal_band=to_decimal(scenario.disposal_band, "disposal_band"),
                 liquidation_capacity=scenario.liquidation_capacity,
+                keep_ledger_history=False,  # every movement is in the events; a list of transfers is GBs at 1 M
             )
         )
         if scenario.insurance_fund is not None:
