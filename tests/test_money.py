@@ -421,3 +421,40 @@ def test_format_decimal_never_uses_exponents():
             assert D(text) == d
             if "." in text:
                 assert not text.endswith("0")
+
+
+# --------------------------------------------------------------------------- quotient rounded to a step
+
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from perprisk.money import round_quotient_to_step  # noqa: E402
+
+_decimals = st.decimals(min_value=D("-1e12"), max_value=D("1e12"), allow_nan=False, allow_infinity=False, places=8)
+
+
+@pytest.mark.parametrize("dividend, divisor, step, rounding, expected", [
+    (D("0.003") * D("112345.6"), D(7), D("1e-8"), Rounding.CEILING, D("48.14811429")),  # 337.0368/7 = 48.1481142857…
+    (D("0.003") * D("112345.6"), D(7), D("1e-8"), Rounding.FLOOR, D("48.14811428")),
+    (D("100"), D(4), D("0.01"), Rounding.CEILING, D("25.00")),  # exact: no rounding up
+    (D("1"), D(3), D("1"), Rounding.CEILING, D("1")),
+    (D("-1"), D(3), D("0.1"), Rounding.CEILING, D("-0.3")),  # negative: the rational path, same mode
+    (D("1"), D(3), D("0.1"), Rounding.HALF_EVEN, D("0.3")),
+    (D("1e70"), D(3), D("1e-8"), Rounding.CEILING, round_to_step(Fraction(10**70, 3), D("1e-8"), Rounding.CEILING)),
+])
+def test_round_quotient_to_step_examples(dividend, divisor, step, rounding, expected):
+    result = round_quotient_to_step(dividend, divisor, step, rounding)
+    assert result == expected and str(result) == str(round_to_step(Fraction(dividend) / Fraction(divisor), step,
+                                                                    rounding))
+
+
+@settings(max_examples=300, deadline=None)
+@given(_decimals, st.one_of(st.integers(-200, 200), _decimals), st.sampled_from([D("1e-8"), D("0.01"), D("1"), D("0.5")]),
+       st.sampled_from(list(Rounding)))
+def test_round_quotient_to_step_is_round_to_step_of_the_exact_quotient(dividend, divisor, step, rounding):
+    if divisor == 0:
+        return
+    expected = round_to_step(Fraction(dividend) / Fraction(divisor), step, rounding)
+    result = round_quotient_to_step(dividend, divisor, step, rounding)
+    assert result == expected and str(result) == str(expected)  # the same figure, written the same way

@@ -60,13 +60,67 @@ from perprisk.money import (
     ZERO,
     Rounding,
     exact_decimal,
+    exact_product,
     format_decimal,
     is_multiple_of,
+    round_quotient_to_step,
     round_to_step,
     to_decimal,
 )
 
 GENERIC = FAMILIES["generic"]
+
+#: The values each enumerated field of an order accepts (built once: validation runs per command).
+_SIDES = ("buy", "sell")
+_ORDER_TYPES = tuple(t.value for t in OrderType)
+_SELF_TRADE_PREVENTIONS = tuple(s.value for s in SelfTradePrevention)
+_TRIGGER_REFERENCES = tuple(r.value for r in TriggerReference)
+_TIMES_IN_FORCE = tuple(t.value for t in TimeInForce)
+
+#: Member by value of the enumerations an order request carries (what ``Enum(value)`` looks up, as one dict).
+_BOOK_SIDES = {m.value: m for m in BookSide}
+_ORDER_TYPE_MEMBERS = {m.value: m for m in OrderType}
+_SELF_TRADE_PREVENTION_MEMBERS = {m.value: m for m in SelfTradePrevention}
+_TRIGGER_REFERENCE_MEMBERS = {m.value: m for m in TriggerReference}
+_TIME_IN_FORCE_MEMBERS = {m.value: m for m in TimeInForce}
+
+
+def _member(enum_type: type[Enum], members: dict[str, Any], value: object) -> Any:
+    """``enum_type(value)``: a dict lookup for a value string, the enum's own lookup for anything else."""
+    member = members.get(value) if type(value) is str else None
+    return member if member is not None else enum_type(value)
+
+
+def _exact_number(x: object) -> bool:
+    """True for a Decimal or an int: what the exact Decimal context computes with directly (never a Fraction,
+    a string or a bool)."""
+    kind = type(x)
+    return kind is Decimal or kind is int
+
+
+_add, _subtract, _multiply = EXACT_CONTEXT.add, EXACT_CONTEXT.subtract, EXACT_CONTEXT.multiply
+
+#: What the exact Decimal context raises when a figure is not an exact Decimal within 60 digits (or not a
+#: number it can take): the fast paths then leave the decision to the rational reference code.
+_NOT_EXACT = (decimal.Inexact, decimal.InvalidOperation, decimal.DivisionByZero)
+
+
+def _at_most_zero(constant: Decimal, terms: dict[Any, Decimal]) -> bool | None:
+    """Whether ``constant + Σ notional / leverage`` over ``terms`` (leverage → notional, leverages > 0) is ≤ 0,
+    decided exactly in decimals; ``None`` when that is not possible within 60 digits.
+
+    One leverage ``L`` (the common case, whatever ``L``): ``c + n/L ≤ 0 ⇔ c·L + n ≤ 0`` — no division.  Several:
+    each ``n/L`` must be an exact (terminating) decimal."""
+    try:
+        if len(terms) == 1:
+            ((leverage, notional),) = terms.items()
+            return _add(_multiply(constant, leverage), notional) <= 0
+        total = constant
+        for leverage, notional in terms.items():
+            total = _add(total, EXACT_CONTEXT.divide(notional, leverage))
+        return total <= 0
+    except _NOT_EXACT:
+        return None
 
 
 @dataclass(frozen=True)
@@ -224,6 +278,11 @@ def _book_factory(instrument: Instrument) -> OrderBook:
 
 class Engine:
     """The exchange: accounts, markets, books, ledger; driven only by commands."""
+
+    #: Decide the common margin checks in exact decimals before the rational reference code (each fast path
+    #: computes the same exact figure, or gives way).  Off: every decision is the reference code's (the tests
+    #: run both and compare events, refusals and state hashes).
+    fast_paths = True
 
     def __init__(self, config: EngineConfig, journal: Any | None = None) -> None:
         self.config = config
@@ -445,6 +504,132 @@ class Engine:
         )
         return self.cross_equity(account) - used - self.order_margin(account)
 
+    # ---------------------------------------------------------------- the same figures in exact decimals
+    # Fast paths of the margin checks on entry.  Each computes exactly the figure of the rational function it
+    # stands for, in Decimals under EXACT_CONTEXT, and returns None (or False) when it cannot — a result that
+    # would need rounding, a number that is not a Decimal — so the caller falls back to the reference.
+
+    def _collateral_exact(self, ledger_account: str) -> Decimal | None:
+        """:meth:`collateral_value` as an exact Decimal, or None."""
+        total = ZERO
+        try:
+            for asset, balance in self.ledger.balances_of(ledger_account).items():
+                coll = self.collateral.get(asset)
+                if coll is None:
+                    continue  # not collateral: no price, counts 0
+                if coll.price_symbol is None:
+                    if balance < 0 or not coll.haircut:
+                        total = _add(total, balance)  # a settle-unit asset at face value
+                        continue
+                    price: Decimal | int = 1
+                else:
+                    state = self.markets.get(coll.price_symbol)
+                    if state is None:
+                        continue
+                    price = state.index_price if state.index_price is not None else state.mark_price
+                    if price is None:
+                        continue
+                if not (_exact_number(price) and _exact_number(coll.haircut)):
+                    return None
+                value = _multiply(balance, price)
+                total = _add(total, _multiply(value, _subtract(1, coll.haircut)) if balance > 0 else value)
+        except _NOT_EXACT:
+            return None
+        return total
+
+    def _cross_margin_exact(self, account: Account, with_positions: bool = True
+                            ) -> tuple[Decimal, dict[Any, Decimal]] | None:
+        """``(base, terms)``: ``base`` = :meth:`cross_equity`, and ``terms`` (leverage → notional) with
+        ``Σ terms[L] / L`` = Σ :meth:`position_initial_margin` of the cross positions (``with_positions``) +
+        :meth:`order_margin` — so that, exactly, ``available_balance = base − Σ terms[L]/L`` (or, without the
+        positions, ``cross_equity − order_margin = base − Σ terms[L]/L``); or None."""
+        base = self._collateral_exact(account.wallet)
+        if base is None:
+            return None
+        terms: dict[Any, Decimal] = {}
+        try:
+            for pos in account.positions.values():
+                if pos.size == 0 or pos.margin_mode is not MarginMode.CROSS:
+                    continue
+                mark = self._mark_or_none(pos.symbol)
+                leverage = pos.leverage
+                if mark is None or not (_exact_number(mark) and _exact_number(leverage)) or leverage <= 0:
+                    return None  # (no mark: the reference refuses)
+                base = _add(base, _multiply(pos.size, mark))
+                if with_positions:
+                    terms[leverage] = _add(terms.get(leverage, ZERO), _multiply(pos.size.copy_abs(), mark))
+            orders = self.orders.of(account.account_id)
+            if orders:
+                notional: dict[str, Decimal] = {}  # as order_margin: Σ remaining × price per market
+                for meta in orders:
+                    if meta.reduce_only:
+                        continue
+                    price = meta.price if meta.price is not None else self._mark_or_none(meta.symbol)
+                    if price is None:
+                        continue
+                    notional[meta.symbol] = _add(notional.get(meta.symbol, ZERO), _multiply(meta.remaining, price))
+                for market, value in notional.items():
+                    leverage = account.market(market).leverage
+                    if not _exact_number(leverage) or leverage <= 0:
+                        return None
+                    terms[leverage] = _add(terms.get(leverage, ZERO), value)
+        except (*_NOT_EXACT, AttributeError, TypeError):  # (a size or price that is not a Decimal)
+            return None
+        return base, terms
+
+    def _opening_fits(self, account: Account, symbol: str, opening_qty: Decimal, price: Decimal | Fraction,
+                      extra: Decimal | Fraction) -> bool:
+        """True when :meth:`_check_opening` with these arguments passes, decided in exact decimals; False when
+        it refuses or cannot be decided so (the caller then runs the reference check)."""
+        if not (self.fast_paths and _exact_number(opening_qty) and _exact_number(price) and _exact_number(extra)):
+            return False
+        inst = self.markets[symbol].instrument
+        settings = account.settings.get(symbol)
+        leverage = settings.leverage if settings is not None else self.config.default_leverage
+        fee = inst.taker_fee
+        if not (_exact_number(leverage) and _exact_number(fee)) or leverage <= 0:
+            return False
+        parts = self._cross_margin_exact(account)
+        if parts is None:
+            return False
+        base, terms = parts
+        try:
+            # the leverage must fit the tier of the resulting notional (the reference's sum, then exact)
+            current = sum((abs(p.size) for p in account.positions.values() if p.symbol == symbol), ZERO)
+            notional = _multiply(_add(current, opening_qty), price)
+            if leverage > inst.tiers.tier_for_notional_clamped(notional).max_leverage:
+                return False
+            # required = opening/L + opening × max(fee, 0) + extra ≤ available = base − Σ terms[L]/L
+            #   ⇔  (opening × max(fee, 0) + extra − base) + Σ (terms + {L: opening})[L'] / L' ≤ 0
+            opening = _multiply(opening_qty, price)
+            constant = _subtract(_add(_multiply(opening, fee) if fee > 0 else ZERO, extra), base)
+            terms[leverage] = _add(terms.get(leverage, ZERO), opening)
+        except _NOT_EXACT:
+            return False
+        return _at_most_zero(constant, terms) is True
+
+    def _reduction_fits(self, account: Account, position: Position, mark: Decimal, cost: Decimal) -> bool:
+        """True when ``cost`` ≤ the margin a pure reduction draws on (:meth:`isolated_equity` of ``position``,
+        or :meth:`cross_equity` − :meth:`order_margin`), decided in exact decimals; False when not or undecided."""
+        if not (self.fast_paths and _exact_number(mark) and _exact_number(cost)):
+            return False
+        if position.margin_mode is MarginMode.ISOLATED:
+            settle = self.markets[position.symbol].instrument.settle
+            try:
+                equity = _add(self.ledger.balance(position.margin_account, settle), _multiply(position.size, mark))
+            except _NOT_EXACT:
+                return False
+            return cost <= equity
+        parts = self._cross_margin_exact(account, with_positions=False)
+        if parts is None:
+            return False
+        base, terms = parts
+        try:
+            constant = _subtract(cost, base)
+        except _NOT_EXACT:
+            return False
+        return _at_most_zero(constant, terms) is True  # cost ≤ base − Σ terms[L]/L
+
     def liquidation(self, account_id: int, symbol: str, slot: str = BOTH) -> LiquidationResult | None:
         """The engine's liquidation price for a position — the calculator's, with the same inputs."""
         account = self.account(account_id)
@@ -654,15 +839,16 @@ class Engine:
         return OrderRequest(
             order_id=order_id,
             account_id=str(c.account_id),
-            side=BookSide(c.side),
+            side=_member(BookSide, _BOOK_SIDES, c.side),
             quantity=c.quantity,
-            order_type=OrderType(c.order_type),
+            order_type=_member(OrderType, _ORDER_TYPE_MEMBERS, c.order_type),
             price=c.price,
-            time_in_force=TimeInForce(c.time_in_force) if c.time_in_force else None,
-            self_trade_prevention=SelfTradePrevention(c.self_trade_prevention),
+            time_in_force=_member(TimeInForce, _TIME_IN_FORCE_MEMBERS, c.time_in_force) if c.time_in_force else None,
+            self_trade_prevention=_member(SelfTradePrevention, _SELF_TRADE_PREVENTION_MEMBERS,
+                                          c.self_trade_prevention),
             reduce_only=c.reduce_only,
             trigger_price=c.trigger_price,
-            trigger_reference=TriggerReference(c.trigger_reference),
+            trigger_reference=_member(TriggerReference, _TRIGGER_REFERENCE_MEMBERS, c.trigger_reference),
             callback_distance=c.callback_distance,
             callback_rate=c.callback_rate,
             activation_price=c.activation_price,
@@ -680,14 +866,14 @@ class Engine:
         account = self.account(c.account_id)
         state = self.market(c.symbol)
         inst = state.instrument
-        _choice(c.side, ("buy", "sell"), "side")
-        _choice(c.order_type, tuple(t.value for t in OrderType), "order_type")
-        _choice(c.self_trade_prevention, tuple(s.value for s in SelfTradePrevention), "self_trade_prevention")
-        _choice(c.trigger_reference, tuple(r.value for r in TriggerReference), "trigger_reference")
+        _choice(c.side, _SIDES, "side")
+        _choice(c.order_type, _ORDER_TYPES, "order_type")
+        _choice(c.self_trade_prevention, _SELF_TRADE_PREVENTIONS, "self_trade_prevention")
+        _choice(c.trigger_reference, _TRIGGER_REFERENCES, "trigger_reference")
         if c.time_in_force is not None:
-            _choice(c.time_in_force, tuple(t.value for t in TimeInForce), "time_in_force")
+            _choice(c.time_in_force, _TIMES_IN_FORCE, "time_in_force")
         quantity = _grid_quantity(c.quantity, inst)
-        order_type = OrderType(c.order_type)
+        order_type = _member(OrderType, _ORDER_TYPE_MEMBERS, c.order_type)
         for name in ("price", "trigger_price", "activation_price"):
             value = getattr(c, name)
             if value is not None:
@@ -714,7 +900,7 @@ class Engine:
         if opening_qty > 0:
             mark = self._mark_or_none(c.symbol)
             if c.price is not None:
-                price = Fraction(c.price)
+                price = c.price if type(c.price) is Decimal else Fraction(c.price)  # (validated: on the grid)
             elif mark is not None:
                 band = Fraction(self.config.market_order_band)
                 price = Fraction(mark) * (1 + band if c.side == "buy" else 1 - band)
@@ -722,11 +908,14 @@ class Engine:
                 raise ValidationError("order_type", f"{c.symbol} has no mark price yet: use a limit order")
             self._check_opening(account, c.symbol, opening_qty, price)
 
-    def _check_opening(self, account: Account, symbol: str, opening_qty: Decimal, price: Fraction,
-                       field: str = "quantity", extra: Fraction = Fraction(0)) -> None:
+    def _check_opening(self, account: Account, symbol: str, opening_qty: Decimal, price: Decimal | Fraction,
+                       field: str = "quantity", extra: Decimal | Fraction = ZERO) -> None:
         """An order or trade that opens ``opening_qty`` at ``price``: the leverage must fit the tier of the
         resulting notional, and initial margin plus the taker fee (plus ``extra``, e.g. the loss of trading
         away from the mark) must fit the available balance."""
+        if self._opening_fits(account, symbol, opening_qty, price, extra):
+            return  # decided in exact decimals; otherwise (a refusal, or undecided) the reference decides
+        price, extra = Fraction(price), Fraction(extra)
         inst = self.markets[symbol].instrument
         settings = account.market(symbol) if symbol in account.settings else MarketSettings(
             leverage=self.config.default_leverage)
@@ -756,7 +945,7 @@ class Engine:
             raise ValidationError("counterparty_id", "a block trade needs two different accounts")
         state = self.market(c.symbol)
         inst = state.instrument
-        _choice(c.side, ("buy", "sell"), "side")
+        _choice(c.side, _SIDES, "side")
         if not isinstance(c.reduce_only, bool):
             raise ValidationError("reduce_only", f"expected true or false, got {c.reduce_only!r}")
         quantity = _grid_quantity(c.quantity, inst)
@@ -764,8 +953,8 @@ class Engine:
         mark = self._mark_or_none(c.symbol)
         if mark is None:
             raise ValidationError("symbol", f"{c.symbol} has no mark price yet")
-        band = Fraction(self.config.market_order_band)
-        if abs(Fraction(price) - Fraction(mark)) > Fraction(mark) * band:
+        if self._away_from_mark(price, mark):
+            band = Fraction(self.config.market_order_band)
             raise ValidationError("price", f"{price} is more than {_show(band * 100)} % away from the mark {mark}")
         other_side = "sell" if c.side == "buy" else "buy"
         legs = ((taker, c.side, c.reduce_only, "account_id", "quantity", inst.taker_fee),
@@ -785,11 +974,14 @@ class Engine:
                     else EXACT_CONTEXT.subtract(mark, price)
             except decimal.Inexact:  # a mark with more digits than the context holds
                 worse = (Fraction(price) - Fraction(mark)) * (1 if side == "buy" else -1)
-            adverse = Fraction(quantity) * Fraction(worse) if worse > 0 else Fraction(0)
+            adverse = self._product(quantity, worse) if worse > 0 else ZERO
             opening_qty = max(ZERO, quantity - closable)
             if opening_qty > 0:
-                self._check_opening(account, c.symbol, opening_qty, Fraction(price), margin_field, adverse)
+                self._check_opening(account, c.symbol, opening_qty, price, margin_field, adverse)
                 continue
+            if self._reduction_cost_fits(account, c.symbol, quantity, price, mark, fee_rate, adverse):
+                continue  # decided in exact decimals; otherwise the reference below decides
+            adverse = Fraction(adverse)
             cost = adverse + (Fraction(quantity) * Fraction(price) * Fraction(fee_rate) if fee_rate > 0 else 0)
             if cost > 0:  # a pure reduction must not leave the margin it draws on below zero at the mark
                 position = account.position(c.symbol, BOTH)
@@ -802,6 +994,42 @@ class Engine:
                         f"{_show(cost)} but its margin is worth {_show(equity)} at the mark"
                     )
 
+    def _away_from_mark(self, price: Decimal, mark: Decimal) -> bool:
+        """|price − mark| > mark × market_order_band (exactly: in decimals when they are exact, else rationals)."""
+        band = self.config.market_order_band
+        if self.fast_paths and _exact_number(price) and _exact_number(mark) and _exact_number(band):
+            try:
+                return EXACT_CONTEXT.subtract(price, mark).copy_abs() > EXACT_CONTEXT.multiply(mark, band)
+            except _NOT_EXACT:
+                pass
+        return abs(Fraction(price) - Fraction(mark)) > Fraction(mark) * Fraction(band)
+
+    def _product(self, a: Decimal, b: Decimal | Fraction) -> Decimal | Fraction:
+        """``a × b`` exactly: a Decimal when it is one within 60 digits (fast paths on), else a Fraction."""
+        if self.fast_paths and _exact_number(a) and _exact_number(b):
+            try:
+                return EXACT_CONTEXT.multiply(a, b)
+            except _NOT_EXACT:
+                pass
+        return Fraction(a) * Fraction(b)
+
+    def _reduction_cost_fits(self, account: Account, symbol: str, quantity: Decimal, price: Decimal, mark: Decimal,
+                             fee_rate: Decimal, adverse: Decimal | Fraction) -> bool:
+        """True when a block trade's pure reduction passes its check (its cost — the loss against the mark
+        plus the fee — is nothing, or fits the margin it draws on), decided in exact decimals; False when it
+        does not or cannot be decided so."""
+        if not (self.fast_paths and _exact_number(adverse) and _exact_number(fee_rate)):
+            return False
+        try:
+            cost = EXACT_CONTEXT.add(adverse, EXACT_CONTEXT.multiply(EXACT_CONTEXT.multiply(quantity, price), fee_rate)
+                                     if fee_rate > 0 else ZERO)
+        except _NOT_EXACT:
+            return False
+        if cost <= 0:
+            return True
+        position = account.position(symbol, BOTH)
+        return position is not None and self._reduction_fits(account, position, mark, cost)
+
     def _apply_BlockTrade(self, c: cmd.BlockTrade) -> None:
         inst = self.markets[c.symbol].instrument
         taker, maker = self.accounts[c.account_id], self.accounts[c.counterparty_id]
@@ -809,7 +1037,9 @@ class Engine:
             if c.symbol not in account.settings:
                 account.settings[c.symbol] = MarketSettings(leverage=self.config.default_leverage)
         other_side = "sell" if c.side == "buy" else "buy"
-        quantity, price = to_decimal(c.quantity, "quantity"), to_decimal(c.price, "price")  # as validated
+        quantity, price = c.quantity, c.price  # as validated: Decimals (anything else is parsed the same way)
+        if type(quantity) is not Decimal or type(price) is not Decimal:
+            quantity, price = to_decimal(quantity, "quantity"), to_decimal(price, "price")
         taker_fee, maker_fee = self._exchange(
             c.symbol, [(taker, BOTH, c.side, inst.taker_fee), (maker, BOTH, other_side, inst.maker_fee)],
             quantity, price, "block trade",
@@ -824,15 +1054,16 @@ class Engine:
         order_id = self.next_order_id
         self.next_order_id += 1
         slot = account.slot_for(c.position_side)
-        order_type = OrderType(c.order_type)
+        order_type = _member(OrderType, _ORDER_TYPE_MEMBERS, c.order_type)
         meta = OrderMeta(order_id, c.account_id, c.symbol, slot, c.side, c.price, c.quantity, c.reduce_only,
                          c.order_type, triggered=not order_type.is_conditional)
         self.orders[order_id] = meta
         self._dirty_accounts.add(c.account_id)
         self._events.append(ev.OrderAccepted(order_id, c.account_id, c.symbol, c.side, c.quantity, c.price, c.order_type))
         max_quantity = self._closable(account, c.symbol, slot, c.side) if c.reduce_only else None
-        result = self.markets[c.symbol].book.submit(self._order_request(c, order_id), max_quantity=max_quantity)
-        self._process_book_events(c.symbol, result.events)
+        events = self.markets[c.symbol].book.submit_events(self._order_request(c, order_id),
+                                                           max_quantity=max_quantity)
+        self._process_book_events(c.symbol, events)
 
     def _validate_CancelOrder(self, c: cmd.CancelOrder) -> None:
         self.account(c.account_id)
@@ -953,8 +1184,7 @@ class Engine:
             was_open = position.size
             opening = qty - position.apply_fill(qty if side == "buy" else -qty, price)
             if position.margin_mode is MarginMode.ISOLATED and opening > 0:
-                margin = round_to_step(Fraction(opening) * Fraction(price) / Fraction(position.leverage),
-                                       self.config.balance_precision, Rounding.CEILING)
+                margin = self._isolated_margin_on_open(opening, price, position.leverage)
                 self.ledger.transfer(account.wallet, margin_account, settle, margin, "isolated margin on open")
                 self._events.append(ev.MarginMoved(account.account_id, symbol, slot, margin, "open"))
             fee = ZERO if account.account_id == LIQUIDATION_ENGINE_ID else notional * rate
@@ -974,6 +1204,15 @@ class Engine:
             self.ledger.move(position.margin_account, account.wallet, settle, rest, "isolated position closed")
             self._events.append(ev.MarginMoved(account.account_id, symbol, position.slot, -rest, "close"))
         return fees
+
+    def _isolated_margin_on_open(self, quantity: Decimal, price: Decimal, leverage: Decimal) -> Decimal:
+        """q·P / L rounded up to the balance precision: the margin an isolated position takes on open."""
+        step = self.config.balance_precision
+        if self.fast_paths:
+            notional = exact_product(quantity, price) if _exact_number(quantity) and _exact_number(price) else None
+            if notional is not None:
+                return round_quotient_to_step(notional, leverage, step, Rounding.CEILING)
+        return round_to_step(Fraction(quantity) * Fraction(price) / Fraction(leverage), step, Rounding.CEILING)
 
     def _submit_internal(self, account_id: int, symbol: str, side: str, quantity: Decimal, price: Decimal) -> Decimal:
         """An IOC limit order of the liquidation engine; returns the quantity filled."""

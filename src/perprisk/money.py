@@ -176,6 +176,22 @@ def round_to_step(value: Number, step: Decimal, rounding: Rounding) -> Decimal:
     return MONEY_CONTEXT.multiply(Decimal(units), step)
 
 
+def round_quotient_to_step(dividend: Number, divisor: Number, step: Decimal, rounding: Rounding) -> Decimal:
+    """``dividend / divisor`` rounded to an integer multiple of ``step`` with the named mode; exact — the same
+    figure as ``round_to_step(Fraction(dividend) / Fraction(divisor), step, rounding)``, from one exact decimal
+    division when the inputs are positive Decimals or integers and the mode is CEILING or FLOOR (e.g. the
+    margin q·P / L of an isolated position on the balance grid)."""
+    if (rounding in (Rounding.CEILING, Rounding.FLOOR) and type(step) is Decimal and step > 0
+            and type(dividend) in (Decimal, int) and type(divisor) in (Decimal, int) and dividend > 0 and divisor > 0):
+        try:
+            whole, rest = EXACT_CONTEXT.divmod(dividend, EXACT_CONTEXT.multiply(divisor, step))
+            units = int(whole) + (1 if rest and rounding is Rounding.CEILING else 0)
+            return MONEY_CONTEXT.multiply(Decimal(units), step)
+        except decimal.DecimalException:  # a quotient beyond 60 digits: the rational path below
+            pass
+    return round_to_step(Fraction(dividend) / Fraction(divisor), step, rounding)
+
+
 def round_price(price: Number, tick: Decimal, rounding: Rounding) -> Decimal:
     """A price on the tick grid."""
     return round_to_step(price, tick, rounding)

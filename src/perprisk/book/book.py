@@ -147,11 +147,23 @@ class OrderBook(ABC):
         order); a cap of zero is refused.  Raises :class:`~perprisk.errors.ValidationError` naming the field,
         leaving the book unchanged.
         """
+        order, events = self._enter(request, max_quantity)
+        return self._result(events, order)
+
+    def submit_events(
+        self, request: OrderRequest, *, max_quantity: Decimal | int | str | None = None
+    ) -> tuple[BookEvent, ...]:
+        """:meth:`submit`, returning only the events (the order's state is not built: the engine reads none)."""
+        _, events = self._enter(request, max_quantity)
+        return self._publish(events)
+
+    def _enter(self, request: OrderRequest, max_quantity: object) -> tuple[BookOrder | StopOrder, list[TickEvent]]:
+        """Validate ``request`` and let the order in: held (a conditional order) or matched and rested."""
         order = self._parse(request, max_quantity)
         if isinstance(order, StopOrder):
             self._stops.add(order, self._reference_price(order.reference))
-            return BookResult((), self._state(order))
-        return self._result(self._submit_order(order), order)
+            return order, []
+        return order, self._submit_order(order)
 
     def check(self, request: OrderRequest, *, max_quantity: Decimal | int | str | None = None) -> None:
         """Validate ``request`` as :meth:`submit` would, without changing anything (raises ValidationError)."""
@@ -461,9 +473,10 @@ class OrderBook(ABC):
         time_in_force = _time_in_force(order_type, request.time_in_force)
         quantity = self.grid.to_lots(request.quantity, "quantity")
         if max_quantity is not None:
-            if to_decimal(max_quantity, "max_quantity", non_negative=True) == 0:
+            cap = to_decimal(max_quantity, "max_quantity", non_negative=True)
+            if cap == 0:
                 raise ValidationError("max_quantity", "caps the order at zero: there is nothing to reduce")
-            quantity = min(quantity, self.grid.to_lots(max_quantity, "max_quantity"))
+            quantity = min(quantity, self.grid.to_lots(cap, "max_quantity"))  # (parsed once: the same Decimal)
         if order_type.is_limit:
             if request.price is None:
                 raise ValidationError("price", f"a {order_type.value} order needs a limit price")
@@ -654,6 +667,8 @@ class OrderBook(ABC):
 
 def _member(enum_type: type[_E], value: object, field: str) -> _E:
     """``value`` as a member of ``enum_type`` (members and their values are accepted)."""
+    if type(value) is enum_type:
+        return value  # what enum_type(value) returns for a member
     try:
         return enum_type(value)
     except ValueError:
