@@ -959,15 +959,15 @@ class Engine:
         other_side = "sell" if c.side == "buy" else "buy"
         legs = ((taker, c.side, c.reduce_only, "account_id", "quantity", inst.taker_fee),
                 (maker, other_side, False, "counterparty_id", "counterparty_id", inst.maker_fee))
-        for account, side, reduce_only, field, margin_field, fee_rate in legs:
+        for account, side, reduce_only, account_field, margin_field, fee_rate in legs:
             if account.position_mode is PositionMode.HEDGE:
-                raise ValidationError(field, f"account {account.account_id} is in hedge mode: block trades are "
+                raise ValidationError(account_field, f"account {account.account_id} is in hedge mode: block trades are "
                                       "for one-way accounts")
             closable = self._closable(account, c.symbol, BOTH, side)
             if reduce_only and quantity > closable:
                 raise ValidationError("reduce_only", "the trade would increase the position (or flip it)")
             if account.blocked and quantity > closable:
-                raise ValidationError(field, f"account {account.account_id} is in debt: only reducing trades")
+                raise ValidationError(account_field, f"account {account.account_id} is in debt: only reducing trades")
             # trading away from the mark is a loss at once (buying above it, selling below it), plus the fee
             try:
                 worse: Decimal | Fraction = EXACT_CONTEXT.subtract(price, mark) if side == "buy" \
@@ -1404,33 +1404,45 @@ class Engine:
         dirty.discard(LIQUIDATION_ENGINE_ID)
         for account_id in sorted(dirty):
             self._volatile.discard(account_id)
-            if account_id in self.accounts and self._moves_with_prices(self.accounts[account_id]):
-                self._volatile.add(account_id)
             for key in self._scan_keys.pop(account_id, ()):
                 scanner.remove(key)
             account = self.accounts.get(account_id)
             if account is None:
                 continue
+            orders = self.orders.of(account_id)
+            if self._moves_with_prices(account, orders):
+                self._volatile.add(account_id)
             keys: list[tuple] = []
-            cross = [(p.symbol, p.size) for p in account.open_positions() if p.margin_mode is MarginMode.CROSS]
+            cross: list[tuple[str, Decimal]] = []
+            isolated: list[Position] = []
+            for p in account.positions.values():
+                if p.size != 0:
+                    if p.margin_mode is MarginMode.CROSS:
+                        cross.append((p.symbol, p.size))
+                    else:
+                        isolated.append(p)
             if cross:
-                collateral = self.collateral_value(account.wallet) - self.order_margin(account)
-                as_decimal = exact_decimal(collateral)  # the scanner's decimal path avoids mixed comparisons
+                # without orders, the collateral value is all: an exact Decimal when it is one (the fast path)
+                collateral: Decimal | Fraction | None = (
+                    self._collateral_exact(account.wallet) if self.fast_paths and not orders else None)
+                if collateral is None:
+                    rational = self.collateral_value(account.wallet) - self.order_margin(account)
+                    as_decimal = exact_decimal(rational)  # the scanner's decimal path avoids mixed comparisons
+                    collateral = rational if as_decimal is None else as_decimal
                 keys.append(("cross", account_id))
-                scanner.upsert_cross(keys[-1], collateral if as_decimal is None else as_decimal, cross)
-            for p in account.open_positions():
-                if p.margin_mode is MarginMode.ISOLATED:
-                    settle = self.markets[p.symbol].instrument.settle
-                    keys.append(("isolated", account_id, p.symbol, p.slot))
-                    scanner.upsert_isolated(keys[-1], p.symbol, p.size, self.ledger.balance(p.margin_account, settle))
+                scanner.upsert_cross(keys[-1], collateral, cross)
+            for p in isolated:
+                settle = self.markets[p.symbol].instrument.settle
+                keys.append(("isolated", account_id, p.symbol, p.slot))
+                scanner.upsert_isolated(keys[-1], p.symbol, p.size, self.ledger.balance(p.margin_account, settle))
             if keys:
                 self._scan_keys[account_id] = keys
         dirty.clear()
 
-    def _moves_with_prices(self, account: Account) -> bool:
+    def _moves_with_prices(self, account: Account, orders: list[OrderMeta]) -> bool:
         """Whether an account's scan inputs move with prices (re-sent before every scan): collateral in an
         asset priced by a market, or an order without a price (its margin is reserved at the mark)."""
-        if any(m.price is None and not m.reduce_only for m in self.orders.of(account.account_id)):
+        if any(m.price is None and not m.reduce_only for m in orders):
             return True
         wallet, balance = account.wallet, self.ledger.balance
         return any(balance(wallet, asset) for asset in self._priced_assets)
