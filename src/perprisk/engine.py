@@ -783,11 +783,12 @@ class Engine:
     def _apply_SetLeverage(self, c: cmd.SetLeverage) -> None:
         account = self.accounts[c.account_id]
         self._dirty_accounts.add(c.account_id)  # order margin depends on the leverage
-        account.market(c.symbol).leverage = c.leverage
+        leverage = to_decimal(c.leverage, "leverage")  # as validated: the state holds a Decimal
+        account.market(c.symbol).leverage = leverage
         for pos in account.positions.values():
             if pos.symbol == c.symbol:
-                pos.leverage = c.leverage
-        self._events.append(ev.SettingChanged(c.account_id, c.symbol, "leverage", str(c.leverage)))
+                pos.leverage = leverage
+        self._events.append(ev.SettingChanged(c.account_id, c.symbol, "leverage", str(leverage)))
 
     def _validate_SetAutoAddMargin(self, c: cmd.SetAutoAddMargin) -> None:
         self.account(c.account_id)
@@ -1055,11 +1056,14 @@ class Engine:
         self.next_order_id += 1
         slot = account.slot_for(c.position_side)
         order_type = _member(OrderType, _ORDER_TYPE_MEMBERS, c.order_type)
-        meta = OrderMeta(order_id, c.account_id, c.symbol, slot, c.side, c.price, c.quantity, c.reduce_only,
+        # the state holds the validated Decimals, whatever form (int, string) the command gave them in
+        price = None if c.price is None else to_decimal(c.price, "price")
+        quantity = to_decimal(c.quantity, "quantity")
+        meta = OrderMeta(order_id, c.account_id, c.symbol, slot, c.side, price, quantity, c.reduce_only,
                          c.order_type, triggered=not order_type.is_conditional)
         self.orders[order_id] = meta
         self._dirty_accounts.add(c.account_id)
-        self._events.append(ev.OrderAccepted(order_id, c.account_id, c.symbol, c.side, c.quantity, c.price, c.order_type))
+        self._events.append(ev.OrderAccepted(order_id, c.account_id, c.symbol, c.side, quantity, price, c.order_type))
         max_quantity = self._closable(account, c.symbol, slot, c.side) if c.reduce_only else None
         events = self.markets[c.symbol].book.submit_events(self._order_request(c, order_id),
                                                            max_quantity=max_quantity)
@@ -1085,15 +1089,14 @@ class Engine:
         if not meta.triggered:
             raise ValidationError("order_id", "a conditional order waiting for its trigger cannot be amended: "
                                   "cancel it and place a new one")
+        new_price, new_qty = meta.price, meta.remaining
         if c.price is not None:
-            _grid_price(c.price, inst)
+            new_price = _grid_price(c.price, inst)
             if meta.price is None:
                 raise ValidationError("price", "this order has no limit price to amend")
         if c.quantity is not None:
-            _grid_quantity(c.quantity, inst)
+            new_qty = _grid_quantity(c.quantity, inst)
         account = self.accounts[c.account_id]
-        new_qty = c.quantity if c.quantity is not None else meta.remaining
-        new_price = c.price if c.price is not None else meta.price
         if not meta.reduce_only and (new_qty > meta.remaining or (new_price or 0) > (meta.price or 0)):
             extra = Fraction(new_qty) * Fraction(new_price or 0) - Fraction(meta.remaining) * Fraction(meta.price or 0)
             leverage = account.market(c.symbol).leverage
@@ -1105,9 +1108,9 @@ class Engine:
         self._dirty_accounts.add(c.account_id)
         result = self.markets[c.symbol].book.amend(c.order_id, price=c.price, quantity=c.quantity)
         if c.price is not None:
-            meta.price = c.price
+            meta.price = to_decimal(c.price, "price")
         if c.quantity is not None:
-            meta.remaining = c.quantity
+            meta.remaining = to_decimal(c.quantity, "quantity")
         self._process_book_events(c.symbol, result.events)
 
     # ================================================================================== fills
@@ -1174,7 +1177,8 @@ class Engine:
                   reason: str) -> list[Decimal]:
         """Apply one trade to both sides: positions, isolated margin on open, fees, and the cash q·P."""
         settle = self.markets[symbol].instrument.settle
-        notional = price * qty
+        # exact (60 digits, Inexact trapped): validated prices and quantities on their grids come nowhere near
+        notional = EXACT_CONTEXT.multiply(price, qty)
         fees: list[Decimal] = []
         margin_accounts: dict[str, str] = {}
         closed_isolated: list[tuple[Account, Position]] = []
@@ -1187,7 +1191,7 @@ class Engine:
                 margin = self._isolated_margin_on_open(opening, price, position.leverage)
                 self.ledger.transfer(account.wallet, margin_account, settle, margin, "isolated margin on open")
                 self._events.append(ev.MarginMoved(account.account_id, symbol, slot, margin, "open"))
-            fee = ZERO if account.account_id == LIQUIDATION_ENGINE_ID else notional * rate
+            fee = ZERO if account.account_id == LIQUIDATION_ENGINE_ID else EXACT_CONTEXT.multiply(notional, rate)
             self.ledger.move(margin_account, FEES, settle, fee, "trading fee")
             fees.append(fee)
             margin_accounts[side] = margin_account
@@ -1261,8 +1265,9 @@ class Engine:
         self._check_time(state, c.timestamp_ms)
 
     def _apply_SetMarkPrice(self, c: cmd.SetMarkPrice) -> None:
-        self._set_mark(c.symbol, c.mark_price, c.index_price if c.index_price is not None else c.mark_price,
-                       c.timestamp_ms)
+        mark = to_decimal(c.mark_price, "mark_price")  # as validated: the state holds Decimals
+        index = mark if c.index_price is None else to_decimal(c.index_price, "index_price")
+        self._set_mark(c.symbol, mark, index, c.timestamp_ms)
 
     def _validate_SetAlert(self, c: cmd.SetAlert) -> None:
         self.account(c.account_id)
