@@ -573,7 +573,7 @@ class Engine:
                     if not _exact_number(leverage) or leverage <= 0:
                         return None
                     terms[leverage] = _add(terms.get(leverage, ZERO), value)
-        except (*_NOT_EXACT, AttributeError, TypeError):  # (a size or price that is not a Decimal)
+        except _NOT_EXACT:
             return None
         return base, terms
 
