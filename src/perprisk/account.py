@@ -11,13 +11,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from decimal import Decimal
 from enum import Enum
-from perprisk.money import Fraction
 
 from perprisk.errors import ValidationError
 from perprisk.formulas import MarginMode, PositionLeg, Side
 from perprisk.instrument import Instrument
 from perprisk.ledger import isolated_account, trader_account
-from perprisk.money import ZERO, Rounding, round_to_step
+from perprisk.money import ZERO, Fraction, Rounding, round_to_step
 
 #: Grid of a position's cost basis after a partial close.  Average cost scales by remaining/size, which is
 #: exact but compounds denominators: a desk closing in part thousands of times carried a 4,000-digit rational.

@@ -18,7 +18,6 @@ import json
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from enum import Enum
-from perprisk.money import Fraction
 from typing import Any, Callable, Iterable, Sequence
 
 from perprisk import commands as cmd
@@ -30,14 +29,17 @@ from perprisk.book.orders import (
     OrderRequest,
     OrderType,
     SelfTradePrevention,
-    Side as BookSide,
     TimeInForce,
     TriggerReference,
+)
+from perprisk.book.orders import (
+    Side as BookSide,
 )
 from perprisk.errors import ValidationError
 from perprisk.formulas import FAMILIES, LiquidationResult, MarginMode, liquidation_price
 from perprisk.formulas.margin import margin_ratio
 from perprisk.instrument import Instrument
+from perprisk.ledger import EXTERNAL, FEES, LIQUIDATION_ENGINE_ID, Ledger, trader_account
 from perprisk.market import (
     FundingRateRule,
     FundingSchedule,
@@ -49,15 +51,10 @@ from perprisk.market import (
     impact_margin_notional_for,
     impact_prices,
 )
-from perprisk.ledger import EXTERNAL, FEES, LIQUIDATION_ENGINE_ID, Ledger, trader_account
-from perprisk.risk.alerts import AlertBook, validate_rule
-from perprisk.risk.insurance import InsuranceFund
-from perprisk.risk.scanner import FastScanner, ScanMarket
-from perprisk.risk.liquidation import Liquidator
-from perprisk.risk.policies import get_policy
 from perprisk.money import (
     EXACT_CONTEXT,
     ZERO,
+    Fraction,
     Rounding,
     exact_decimal,
     exact_product,
@@ -67,6 +64,11 @@ from perprisk.money import (
     round_to_step,
     to_decimal,
 )
+from perprisk.risk.alerts import AlertBook, validate_rule
+from perprisk.risk.insurance import InsuranceFund
+from perprisk.risk.liquidation import Liquidator
+from perprisk.risk.policies import get_policy
+from perprisk.risk.scanner import FastScanner, ScanMarket
 
 GENERIC = FAMILIES["generic"]
 

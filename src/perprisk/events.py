@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, fields
 from decimal import Decimal
-from perprisk.money import FRACTION_TYPES, Fraction
 from typing import Any
+
+from perprisk.money import FRACTION_TYPES, Fraction
 
 
 @dataclass(frozen=True)

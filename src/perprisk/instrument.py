@@ -16,13 +16,12 @@ import weakref
 from bisect import bisect_right
 from dataclasses import dataclass, field
 from decimal import Decimal
-from perprisk.money import FRACTION_TYPES, Fraction
 from itertools import pairwise
 from pathlib import Path
 from typing import Iterable, Mapping, Sequence
 
 from perprisk.errors import ValidationError
-from perprisk.money import ZERO, to_decimal
+from perprisk.money import FRACTION_TYPES, ZERO, Fraction, to_decimal
 
 
 @dataclass(frozen=True, slots=True)

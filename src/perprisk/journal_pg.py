@@ -18,8 +18,8 @@ import pickle
 from contextlib import contextmanager
 from typing import Any, Iterator
 
-from perprisk.journal import command_row, row_command, state_blob
 from perprisk.errors import ValidationError
+from perprisk.journal import command_row, row_command, state_blob
 
 SCHEMA = (
     "CREATE TABLE IF NOT EXISTS commands (seq BIGINT PRIMARY KEY, kind TEXT NOT NULL, body TEXT NOT NULL)",

@@ -13,10 +13,10 @@ engine are ledger accounts like any trader's.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from operator import methodcaller
 import decimal
+from dataclasses import dataclass
 from decimal import Decimal
+from operator import methodcaller
 from typing import Iterable, Iterator
 
 from perprisk.errors import ValidationError

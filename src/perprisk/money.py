@@ -9,10 +9,10 @@ rounding mode.  Binary floats are refused at the boundary: ``0.1`` is not a pric
 from __future__ import annotations
 
 import decimal
+import fractions
 import math
 from decimal import Decimal
 from enum import Enum
-import fractions
 from typing import Union
 
 from quicktions import Fraction

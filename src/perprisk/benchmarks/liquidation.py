@@ -20,13 +20,13 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from decimal import Decimal
-from perprisk.money import Fraction
 from functools import partial
 from typing import Any
 
 from perprisk.formulas import MarginMode, PositionLeg, Side, get_family, liquidation_price
 from perprisk.formulas.liquidation import liquidation_price_reference
 from perprisk.instrument import load_tier_tables, select_tier_table
+from perprisk.money import Fraction
 from perprisk.paths import BINANCE_TIERS_FILE
 
 

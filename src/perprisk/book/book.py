@@ -31,7 +31,6 @@ from abc import ABC, abstractmethod
 from collections import deque
 from decimal import Decimal
 from enum import Enum
-from perprisk.money import Fraction
 from itertools import groupby, islice, takewhile
 from typing import Any, Iterable, Iterator, TypeVar
 
@@ -67,7 +66,7 @@ from perprisk.book.orders import (
 )
 from perprisk.book.stops import StopBook, StopOrder
 from perprisk.errors import ValidationError
-from perprisk.money import format_decimal, fraction_to_decimal, to_decimal
+from perprisk.money import Fraction, format_decimal, fraction_to_decimal, to_decimal
 
 _E = TypeVar("_E", bound=Enum)
 

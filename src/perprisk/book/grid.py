@@ -10,10 +10,9 @@ from __future__ import annotations
 import decimal
 from dataclasses import dataclass
 from decimal import Decimal
-from perprisk.money import Fraction
 
 from perprisk.errors import ValidationError
-from perprisk.money import MONEY_CONTEXT, fraction_to_decimal, to_decimal
+from perprisk.money import MONEY_CONTEXT, Fraction, fraction_to_decimal, to_decimal
 
 
 @dataclass(frozen=True)

@@ -7,11 +7,11 @@ the Decimal events of :mod:`perprisk.book.events`.
 
 from __future__ import annotations
 
-from perprisk.money import Fraction
 from typing import Iterable, NamedTuple, Union
 
 from perprisk.book.events import CancelReason
 from perprisk.book.orders import OrderType, SelfTradePrevention, Side, TimeInForce, TriggerReference
+from perprisk.money import Fraction
 
 
 class BookOrder:

@@ -23,11 +23,11 @@ price between ticks is an exact fraction of a tick).
 from __future__ import annotations
 
 from bisect import bisect_left, bisect_right, insort
-from perprisk.money import Fraction
 from typing import Iterator
 
 from perprisk.book.matching import BookOrder
 from perprisk.book.orders import OrderType, SelfTradePrevention, Side, TimeInForce, TriggerReference
+from perprisk.money import Fraction
 
 _FIRES_ON_RISE_WHEN_BUYING = frozenset(
     {OrderType.STOP_MARKET, OrderType.STOP_LIMIT, OrderType.TRAILING_STOP_MARKET}

@@ -5,9 +5,9 @@ from __future__ import annotations
 import typer
 
 from perprisk import __version__
+from perprisk.cli import calc_tools  # noqa: F401
 from perprisk.cli.bench import bench_app
 from perprisk.cli.calc import calc_app
-from perprisk.cli import calc_tools  # noqa: F401
 from perprisk.cli.demo import demo_command
 from perprisk.cli.stress import stress_command, sweep_command
 

@@ -62,8 +62,8 @@ def _progress_bar(enabled: bool, label: str):
         return None, plain
     from rich.progress import (
         BarColumn,
-        TaskProgressColumn,
         Progress,
+        TaskProgressColumn,
         TextColumn,
         TimeElapsedColumn,
         TimeRemainingColumn,

@@ -4,6 +4,9 @@ Inputs are Decimals (or ints/Fractions); results are exact rationals (:class:`fr
 them into Decimals only through :mod:`perprisk.money` with a named rounding.
 """
 
+from perprisk.formulas.bankruptcy import bankruptcy_price, isolated_bankruptcy_price
+from perprisk.formulas.families import FAMILIES, LiquidationFamily, get_family
+from perprisk.formulas.liquidation import LiquidationResult, liquidation_price, margin_balance
 from perprisk.formulas.margin import (
     distance_pct,
     initial_margin,
@@ -14,9 +17,6 @@ from perprisk.formulas.margin import (
     unrealized_pnl,
 )
 from perprisk.formulas.positions import MarginMode, PositionLeg, Side
-from perprisk.formulas.bankruptcy import bankruptcy_price, isolated_bankruptcy_price
-from perprisk.formulas.families import FAMILIES, LiquidationFamily, get_family
-from perprisk.formulas.liquidation import LiquidationResult, liquidation_price, margin_balance
 
 __all__ = [
     "FAMILIES",

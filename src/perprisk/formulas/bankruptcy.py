@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from perprisk.money import Fraction
 from typing import TYPE_CHECKING, Sequence
 
 from perprisk.formulas.margin import exact_ratio, unrealized_pnl
-from perprisk.money import Number
+from perprisk.money import Fraction, Number
 
 if TYPE_CHECKING:
     from perprisk.formulas.positions import MarginMode, PositionLeg

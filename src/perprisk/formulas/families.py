@@ -13,12 +13,12 @@ on ``P`` and whether the closing taker fee is part of the trigger — small name
 from __future__ import annotations
 
 from dataclasses import dataclass
-from perprisk.money import Fraction
 
 from perprisk.errors import ValidationError
 from perprisk.formulas.margin import exact_ratio, maintenance_margin_ratio
 from perprisk.formulas.positions import PositionLeg
 from perprisk.instrument import RiskTier, tier_index
+from perprisk.money import Fraction
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,6 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from decimal import Decimal
-from perprisk.money import Fraction
 from typing import Sequence
 
 from perprisk.errors import ValidationError
@@ -26,7 +25,7 @@ from perprisk.formulas.families import LiquidationFamily
 from perprisk.formulas.margin import distance_pct, exact_ratio, unrealized_pnl, unrealized_pnl_ratio
 from perprisk.formulas.positions import MarginMode, PositionLeg, Side
 from perprisk.instrument import RiskTier, TierIndex, tier_index
-from perprisk.money import Number
+from perprisk.money import Fraction, Number
 
 
 @dataclass(frozen=True)

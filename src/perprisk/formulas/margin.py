@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 from decimal import Decimal
-from perprisk.money import Fraction
 
 from perprisk.errors import ValidationError
 from perprisk.instrument import RiskTier, TierTable
-from perprisk.money import Number
+from perprisk.money import Fraction, Number
 
 
 def exact_ratio(x: Number) -> tuple[int, int]:

@@ -5,11 +5,10 @@ Nothing here rounds: values stay exact rationals until a module publishes a Deci
 
 from __future__ import annotations
 
-from perprisk.money import FRACTION_TYPES, Fraction
 from typing import Iterable
 
 from perprisk.errors import ValidationError
-from perprisk.money import to_decimal
+from perprisk.money import FRACTION_TYPES, Fraction, to_decimal
 
 
 def exact(value: object, field: str, *, positive: bool = False, non_negative: bool = False) -> Fraction:

@@ -27,13 +27,22 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import Decimal
-from perprisk.money import FRACTION_TYPES, Fraction
 from types import MappingProxyType
 from typing import ClassVar, Iterable, Mapping, Protocol, Sequence
 
 from perprisk.errors import ValidationError
 from perprisk.market._exact import clamp, exact
-from perprisk.money import ZERO, Rounding, exact_product, fraction_to_decimal, is_multiple_of, quantize, to_decimal
+from perprisk.money import (
+    FRACTION_TYPES,
+    ZERO,
+    Fraction,
+    Rounding,
+    exact_product,
+    fraction_to_decimal,
+    is_multiple_of,
+    quantize,
+    to_decimal,
+)
 
 #: Binance/BitMEX defaults, per 8 hours.
 DEFAULT_INTEREST_RATE_8H = Decimal("0.0001")  # 0.01 %

@@ -14,12 +14,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import Decimal
-from perprisk.money import Fraction
 from typing import Iterable, Literal, Sequence
 
 from perprisk.errors import ValidationError
 from perprisk.market._exact import exact
-from perprisk.money import fraction_to_decimal
+from perprisk.money import Fraction, fraction_to_decimal
 
 #: Binance: the impact notional is what 200 USDT of margin buys at the maximum leverage.
 BINANCE_IMPACT_MARGIN = Decimal(200)

@@ -24,13 +24,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from decimal import Decimal
-from perprisk.money import Fraction
 from types import MappingProxyType
 from typing import ClassVar, Iterable, Mapping, Protocol, Sequence
 
 from perprisk.errors import ValidationError
 from perprisk.market._exact import exact, median, milliseconds
-from perprisk.money import Rounding, fraction_to_decimal, round_price, to_decimal
+from perprisk.money import Fraction, Rounding, fraction_to_decimal, round_price, to_decimal
 
 #: Reason codes: every ``IndexPrice.excluded`` reason starts with one of these words.
 STALE = "stale"

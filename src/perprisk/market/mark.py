@@ -22,14 +22,13 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass
 from decimal import Decimal
-from perprisk.money import Fraction
 from types import MappingProxyType
 from typing import ClassVar, Mapping, Protocol
 
 from perprisk.errors import ValidationError
 from perprisk.market._exact import exact, median, milliseconds
 from perprisk.market.schedule import FundingSchedule
-from perprisk.money import Rounding, round_price, to_decimal
+from perprisk.money import Fraction, Rounding, round_price, to_decimal
 
 #: Binance perpetuals: the basis moving average is over 30 data points.
 BINANCE_BASIS_WINDOW = 30

@@ -14,13 +14,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from perprisk.money import Fraction
 from typing import Any
 
 import numpy as np
 
 from perprisk.formulas import MarginMode
 from perprisk.ledger import LIQUIDATION_ENGINE_ID
+from perprisk.money import Fraction
 
 
 @dataclass(frozen=True)

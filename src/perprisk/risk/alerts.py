@@ -8,14 +8,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import Decimal
-from perprisk.money import Fraction
 from typing import Any
 
 from perprisk import events as ev
 from perprisk.errors import ValidationError
 from perprisk.formulas import MarginMode
 from perprisk.formulas.margin import margin_ratio
-from perprisk.money import Rounding, round_to_step
+from perprisk.money import Fraction, Rounding, round_to_step
 
 #: Minimum time between two margin-ratio (or ADL) alerts of one position.
 REPEAT_AFTER_MS = 30 * 60 * 1000

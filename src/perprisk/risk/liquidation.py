@@ -21,7 +21,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import Decimal
-from perprisk.money import Fraction
 from typing import Any
 
 from perprisk import events as ev
@@ -29,7 +28,7 @@ from perprisk.account import BOTH, LONG, SHORT, Account, Position, PositionMode
 from perprisk.formulas import MarginMode, bankruptcy_price, isolated_bankruptcy_price
 from perprisk.formulas.margin import margin_ratio
 from perprisk.ledger import LIQUIDATION_ENGINE_ID, PLATFORM
-from perprisk.money import Rounding, round_quantity, round_to_step
+from perprisk.money import Fraction, Rounding, round_quantity, round_to_step
 from perprisk.risk.adl import AdlCandidate, AdlIndex, adl_quintiles, adl_ranking
 
 #: A risk pass repeats until nothing is flagged (ADL at a bankruptcy price can push a counterparty under).

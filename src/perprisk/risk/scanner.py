@@ -75,9 +75,8 @@ import decimal
 import math
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, replace
-from functools import cached_property
 from decimal import Decimal
-from perprisk.money import FRACTION_TYPES, Fraction
+from functools import cached_property
 from typing import Hashable, Iterable, Iterator, Mapping, NamedTuple, Sequence, Union
 
 import numpy as np
@@ -86,7 +85,7 @@ from perprisk.errors import ValidationError
 from perprisk.formulas import FAMILIES, PositionLeg, Side
 from perprisk.formulas.margin import is_liquidatable, maintenance_margin_in_tier
 from perprisk.instrument import Instrument, TierTable
-from perprisk.money import to_decimal
+from perprisk.money import FRACTION_TYPES, Fraction, to_decimal
 
 GENERIC = FAMILIES["generic"]
 # The scanner's precomputations are written for the engine's rule; refuse to run on a changed definition.

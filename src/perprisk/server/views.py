@@ -8,13 +8,12 @@ service's state lock held (they read mutable engine state).
 from __future__ import annotations
 
 from decimal import Decimal
-from perprisk.money import Fraction
 from typing import Any
 
 from perprisk.events import event_to_dict
 from perprisk.formulas import MarginMode
 from perprisk.ledger import trader_account
-from perprisk.money import format_decimal
+from perprisk.money import Fraction, format_decimal
 
 PUBLIC_EVENT_HIDDEN = ("account_id", "liquidated_account_id", "taker_account_id", "maker_account_id")
 

@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import resource
 import time
-from dataclasses import replace
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 from perprisk.errors import ValidationError

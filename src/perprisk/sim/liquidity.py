@@ -25,20 +25,18 @@ are the engine's ``liquidation_capacity`` and the runner's ``latency_ticks``.
 from __future__ import annotations
 
 import math
-
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from decimal import Decimal
-from perprisk.money import Fraction
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from perprisk.errors import ValidationError
-from perprisk.sim.settings import check_known
-from perprisk.money import MONEY_CONTEXT
+from perprisk.money import MONEY_CONTEXT, Fraction
 from perprisk.sim.data import DEFAULT_DEPTH_FILES, load_depth_snapshot
+from perprisk.sim.settings import check_known
 
 __all__ = [
     "DepthCurve",

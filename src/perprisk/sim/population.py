@@ -33,8 +33,8 @@ from typing import Any
 import numpy as np
 
 from perprisk.errors import ValidationError
-from perprisk.sim.settings import check_known
 from perprisk.instrument import TierTable
+from perprisk.sim.settings import check_known
 
 __all__ = [
     "Population",

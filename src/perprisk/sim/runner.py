@@ -37,7 +37,6 @@ from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields, replace
 from decimal import Decimal
-from perprisk.money import Fraction
 from pathlib import Path
 from typing import Any
 
@@ -48,10 +47,9 @@ from perprisk import events as ev
 from perprisk.candles import FORMATS, Candles
 from perprisk.engine import Engine, EngineConfig
 from perprisk.errors import ValidationError
-from perprisk.sim.settings import check_known
 from perprisk.instrument import Instrument, TierSpec, TierTable, load_tier_table
 from perprisk.ledger import PLATFORM
-from perprisk.money import Rounding, format_decimal, round_to_step, to_decimal
+from perprisk.money import Fraction, Rounding, format_decimal, round_to_step, to_decimal
 from perprisk.paths import BINANCE_TIERS_FILE
 from perprisk.risk.policies import POLICIES
 from perprisk.sim.data import (
@@ -70,6 +68,7 @@ from perprisk.sim.population import (
     generate_population,
     population_stats,
 )
+from perprisk.sim.settings import check_known
 
 __all__ = [
     "POLICY_NAMES",

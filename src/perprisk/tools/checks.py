@@ -13,12 +13,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 from enum import Enum
-from perprisk.money import FRACTION_TYPES, Fraction
 from typing import Any
 
 from perprisk.errors import ValidationError
 from perprisk.formulas import LiquidationResult, Side
-from perprisk.money import Rounding, round_price, to_decimal
+from perprisk.money import FRACTION_TYPES, Fraction, Rounding, round_price, to_decimal
 from perprisk.tools.venue import (
     Venue,
     adverse,

@@ -19,13 +19,12 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
-from perprisk.money import Fraction
 from pathlib import Path
 from typing import Any
 
 from perprisk.errors import ValidationError
 from perprisk.formulas import LiquidationResult, Side
-from perprisk.money import ZERO, to_decimal
+from perprisk.money import ZERO, Fraction, to_decimal
 from perprisk.tools.venue import (
     DEFAULT_ENTRY_FEE_RATE,
     Venue,

@@ -18,12 +18,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
-from perprisk.money import Fraction
 from typing import Any
 
 from perprisk.errors import ValidationError
 from perprisk.formulas import LiquidationResult, Side
-from perprisk.money import Rounding, round_price, round_to_step, to_decimal
+from perprisk.money import Fraction, Rounding, round_price, round_to_step, to_decimal
 from perprisk.tools.venue import (
     Venue,
     adverse,

@@ -27,7 +27,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
-from perprisk.money import Fraction
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -35,7 +34,7 @@ import numpy as np
 
 from perprisk.errors import ValidationError
 from perprisk.formulas import Side
-from perprisk.money import Rounding, quantize
+from perprisk.money import Fraction, Rounding, quantize
 from perprisk.tools.drift import (
     DEFAULT_FUNDING_INTERVAL_HOURS,
     DEFAULT_FUNDING_RATE,

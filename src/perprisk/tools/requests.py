@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import Decimal
-from perprisk.money import Fraction
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Mapping
@@ -25,7 +24,7 @@ from perprisk.formulas import (
     margin_ratio,
 )
 from perprisk.instrument import TierTable, load_tier_tables, select_tier_table
-from perprisk.money import ZERO, format_decimal, to_decimal
+from perprisk.money import ZERO, Fraction, format_decimal, to_decimal
 
 REQUEST_FIELDS = {"family", "margin_mode", "wallet_balance", "taker_fee", "target", "target_side", "positions"}
 REQUIRED_REQUEST_FIELDS = ("family", "margin_mode", "wallet_balance", "positions")

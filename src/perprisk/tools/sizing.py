@@ -18,12 +18,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
-from perprisk.money import Fraction
 from typing import Any
 
 from perprisk.errors import PerpriskError, ValidationError
 from perprisk.formulas import LiquidationResult, Side
-from perprisk.money import MONEY_CONTEXT, Number, Rounding, round_quantity, round_to_step
+from perprisk.money import MONEY_CONTEXT, Fraction, Number, Rounding, round_quantity, round_to_step
 from perprisk.tools.venue import (
     DEFAULT_LOT,
     Venue,

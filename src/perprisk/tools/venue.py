@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import Decimal
-from perprisk.money import FRACTION_TYPES, Fraction
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +25,17 @@ from perprisk.formulas import (
     margin_balance,
 )
 from perprisk.instrument import RiskTier, TierTable
-from perprisk.money import ZERO, Number, Rounding, format_decimal, fraction_to_decimal, quantize, to_decimal
+from perprisk.money import (
+    FRACTION_TYPES,
+    ZERO,
+    Fraction,
+    Number,
+    Rounding,
+    format_decimal,
+    fraction_to_decimal,
+    quantize,
+    to_decimal,
+)
 from perprisk.paths import BINANCE_TIERS_FILE
 
 DEFAULT_SYMBOL = "BTCUSDT"
