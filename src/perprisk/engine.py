@@ -1403,12 +1403,31 @@ class Engine:
             mark = state.mark_price if state.mark_price is not None else state.last_price
             if mark is not None and scanner.mark(symbol) != mark:
                 scanner.set_mark(symbol, mark)
-        dirty = self._dirty_accounts
+        dirty = self._dirty_accounts  # positions, orders or settings changed: the units are rebuilt
+        balances: set[int] = set()  # only ledger balances changed (funding, fees, margin moves): re-valued
         for key in self.ledger.drain_touched():
             if key.startswith("trader/"):
-                dirty.add(int(key.split("/", 2)[1]))
+                balances.add(int(key.split("/", 2)[1]))
         dirty |= self._volatile
+        balances -= dirty
         dirty.discard(LIQUIDATION_ENGINE_ID)
+        balances.discard(LIQUIDATION_ENGINE_ID)
+        for account_id in sorted(balances):
+            account = self.accounts.get(account_id)
+            keys = self._scan_keys.get(account_id)
+            if account is None or not keys:
+                dirty.add(account_id)  # nothing in the scanner to re-value: the full path decides
+                continue
+            orders = self.orders.of(account_id)
+            if self._moves_with_prices(account, orders):
+                self._volatile.add(account_id)
+            for key in keys:
+                if key[0] == "cross":
+                    scanner.rebalance(key, self._scan_collateral(account, orders))
+                else:
+                    position = account.positions[(key[2], key[3])]
+                    settle = self.markets[key[2]].instrument.settle
+                    scanner.rebalance(key, self.ledger.balance(position.margin_account, settle))
         for account_id in sorted(dirty):
             self._volatile.discard(account_id)
             for key in self._scan_keys.pop(account_id, ()):
@@ -1429,15 +1448,8 @@ class Engine:
                     else:
                         isolated.append(p)
             if cross:
-                # without orders, the collateral value is all: an exact Decimal when it is one (the fast path)
-                collateral: Decimal | Fraction | None = (
-                    self._collateral_exact(account.wallet) if self.fast_paths and not orders else None)
-                if collateral is None:
-                    rational = self.collateral_value(account.wallet) - self.order_margin(account)
-                    as_decimal = exact_decimal(rational)  # the scanner's decimal path avoids mixed comparisons
-                    collateral = rational if as_decimal is None else as_decimal
                 keys.append(("cross", account_id))
-                scanner.upsert_cross(keys[-1], collateral, cross)
+                scanner.upsert_cross(keys[-1], self._scan_collateral(account, orders), cross)
             for p in isolated:
                 settle = self.markets[p.symbol].instrument.settle
                 keys.append(("isolated", account_id, p.symbol, p.slot))
@@ -1445,6 +1457,16 @@ class Engine:
             if keys:
                 self._scan_keys[account_id] = keys
         dirty.clear()
+
+    def _scan_collateral(self, account: Account, orders: list[OrderMeta]) -> Decimal | Fraction:
+        """A cross unit's balance for the scanner: collateral value − order margin (exact)."""
+        if self.fast_paths and not orders:  # the collateral value is all: an exact Decimal when it is one
+            collateral = self._collateral_exact(account.wallet)
+            if collateral is not None:
+                return collateral
+        rational = self.collateral_value(account.wallet) - self.order_margin(account)
+        as_decimal = exact_decimal(rational)  # the scanner's decimal path avoids mixed comparisons
+        return rational if as_decimal is None else as_decimal
 
     def _moves_with_prices(self, account: Account, orders: list[OrderMeta]) -> bool:
         """Whether an account's scan inputs move with prices (re-sent before every scan): collateral in an

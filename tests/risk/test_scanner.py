@@ -410,3 +410,32 @@ def test_scan_benchmark_runs_on_a_small_population() -> None:
     assert result["agree"] is True
     assert result["layout"]["accounts"] > 0 and result["layout"]["lower"] > 0 and result["layout"]["upper"] > 0
     assert all(result[k] > 0 for k in ("scan_ms", "reference_ms", "ratio", "exact_per_position_us"))
+
+
+def test_rebalance_is_an_upsert_with_the_new_balance_in_place(kind) -> None:
+    """``rebalance`` (funding, fees, margin moves: the balance changes, the positions do not) leaves the scanner
+    as upserting the same unit with that balance would — the same flags at every mark — and keeps its place."""
+    marks = {"BTCUSDT": D("100000"), "ETHUSDT": D("4000")}
+    moved, rebuilt = make(kind, marks), make(kind, marks)
+    for scanner in (moved, rebuilt):
+        scanner.upsert_isolated("a", "BTCUSDT", D("1"), D("-89595"))
+        scanner.upsert_cross("b", D("-89595"), [("BTCUSDT", D("1")), ("ETHUSDT", D("0.001"))])
+        scanner.upsert_isolated("c", "BTCUSDT", D("-2"), D("220000"))
+    moved.rebalance("a", D("-89595.10"))  # funding paid from the position margin: liquidatable at 90,000.1
+    moved.rebalance("b", Fraction(-179191, 2))
+    moved.rebalance("c", D("205000"))
+    rebuilt.upsert_isolated("a", "BTCUSDT", D("1"), D("-89595.10"))
+    rebuilt.upsert_cross("b", Fraction(-179191, 2), [("BTCUSDT", D("1")), ("ETHUSDT", D("0.001"))])
+    rebuilt.upsert_isolated("c", "BTCUSDT", D("-2"), D("205000"))
+    assert list(moved) == ["a", "b", "c"]
+    for mark in ("80000", "90000", "90000.1", "90000.2", "95000", "101000", "102000", "103000"):
+        assert moved.scan("BTCUSDT", D(mark)) == rebuilt.scan("BTCUSDT", D(mark)), mark
+        for key in ("a", "b", "c"):
+            assert moved.margin(key) == rebuilt.margin(key)
+    assert "a" in moved.scan("BTCUSDT", D("90000.1"))
+    with pytest.raises(ValidationError) as err:
+        moved.rebalance("zzz", D(1))
+    assert err.value.field == "key"
+    with pytest.raises(ValidationError) as err:
+        moved.rebalance("a", 1.5)
+    assert err.value.field == "balance" and list(moved) == ["a", "b", "c"]

@@ -336,6 +336,16 @@ class Scanner(ABC):
             self._require_marks(unit.symbols, "positions")
         self._store(unit)
 
+    def rebalance(self, key: Hashable, balance: object) -> None:
+        """Give an existing unit a new balance (its quote, or its collateral value), its positions unchanged —
+        what funding, fees and margin moves do; the same as upserting the unit again with that balance."""
+        old = self._units[self._known(key)]
+        unit = ScanUnit(old.key, old.kind, _exact_balance(balance, "balance"), old.positions)
+        self._prepare(unit)  # may refuse (nothing changed yet)
+        self._delete(old)
+        self._units[unit.key] = unit
+        self._insert(unit)
+
     def remove(self, key: Hashable) -> None:
         """Forget a unit (its position closed, or the account left cross margin)."""
         key = self._known(key)
