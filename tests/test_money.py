@@ -458,3 +458,26 @@ def test_round_quotient_to_step_is_round_to_step_of_the_exact_quotient(dividend,
     expected = round_to_step(Fraction(dividend) / Fraction(divisor), step, rounding)
     result = round_quotient_to_step(dividend, divisor, step, rounding)
     assert result == expected and str(result) == str(expected)  # the same figure, written the same way
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.decimals(allow_nan=False, allow_infinity=False, min_value=D("-1e15"), max_value=D("1e15")),
+       st.sampled_from([D("1e-8"), D("0.001"), D("0.1"), D("0.5"), D("1"), D("3"), D("7"), D("0.25"), D("1E+2")]),
+       st.sampled_from(list(Rounding)))
+def test_round_to_step_of_a_decimal_is_the_rational_rounding(value, step, rounding):
+    """The decimal fast path of round_to_step gives the figure (and the form) of the rational definition."""
+    from perprisk.money import MONEY_CONTEXT, _round_fraction_to_int
+
+    expected = MONEY_CONTEXT.multiply(Decimal(_round_fraction_to_int(Fraction(value) / Fraction(step), rounding)), step)
+    result = round_to_step(value, step, rounding)
+    assert result == expected and str(result) == str(expected)
+
+
+@pytest.mark.parametrize("rounding", list(Rounding))
+@pytest.mark.parametrize("value", ["0.5", "-0.5", "1.5", "-1.5", "2.5", "-2.5", "0.05", "-0.15", "7", "-7", "0"])
+def test_round_to_step_ties_and_exact_multiples(value, rounding):
+    from perprisk.money import _round_fraction_to_int
+
+    for step in (D("1"), D("0.1")):
+        units = _round_fraction_to_int(Fraction(D(value)) / Fraction(step), rounding)
+        assert round_to_step(D(value), step, rounding) == units * step

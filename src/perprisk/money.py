@@ -172,6 +172,12 @@ def round_to_step(value: Number, step: Decimal, rounding: Rounding) -> Decimal:
     """Round ``value`` to an integer multiple of ``step`` (a tick or a lot) with the named mode; exact."""
     if step <= 0:
         raise ValidationError("step", f"must be greater than zero, got {step}")
+    if type(value) is Decimal and type(step) is Decimal and value.is_finite():
+        try:  # an exact decimal quotient (the common case: a decimal step) rounded by Decimal itself
+            units = int(EXACT_CONTEXT.divide(value, step).to_integral_value(rounding=_DECIMAL_MODES[rounding]))
+            return MONEY_CONTEXT.multiply(Decimal(units), step)
+        except decimal.DecimalException:  # the quotient does not terminate within 60 digits: rationals
+            pass
     units = _round_fraction_to_int(Fraction(value) / Fraction(step), rounding)
     return MONEY_CONTEXT.multiply(Decimal(units), step)
 
