@@ -8,6 +8,7 @@ import pytest
 
 from perprisk.errors import ValidationError
 from perprisk.ledger import EXTERNAL, Ledger
+from perprisk.money import EXACT_CONTEXT
 
 
 def test_balances_keep_every_digit_beyond_the_default_context():
@@ -26,3 +27,15 @@ def test_a_transfer_that_would_round_is_refused_and_changes_nothing():
         ledger.transfer(EXTERNAL, "a", "USDT", D("1E-30"), "deposit")  # 71 significant digits
     assert err.value.field == "amount"
     assert ledger.balance("a", "USDT") == D("1E+40") and ledger.conservation_error() == {"USDT": 0}
+
+
+def test_a_conservation_error_is_reported_exactly_whatever_its_digits():
+    """The check's own arithmetic never rounds: a broken balance (tampered with here, as a bug would) shows its
+    full difference, even one with more significant digits than the default 28-digit context keeps."""
+    ledger = Ledger()
+    ledger.transfer(EXTERNAL, "a", "USDT", D("1E+25"), "deposit")
+    ledger.transfer(EXTERNAL, "b", "BTC", D("1"), "deposit")
+    error = D("100000000000000000000.0000000001")  # 31 significant digits
+    ledger._accounts["a"]["USDT"] = EXACT_CONTEXT.add(ledger._accounts["a"]["USDT"], error)
+    assert ledger.balance("a", "USDT") == D("10000100000000000000000000.0000000001")
+    assert ledger.conservation_error() == {"BTC": 0, "USDT": error}

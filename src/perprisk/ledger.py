@@ -176,8 +176,9 @@ class Ledger:
 
     def conservation_error(self) -> dict[str, Decimal]:
         """Per asset: Σ internal balances − (deposits − withdrawals); all zero when money is conserved."""
-        totals = self.totals()
-        return {asset: totals.get(asset, ZERO) + self.balance(EXTERNAL, asset) for asset in sorted(self.assets())}
+        totals = self.totals()  # has every asset of the ledger (see _totals): no second pass to list them
+        with decimal.localcontext(decimal.Context(prec=decimal.MAX_PREC)):  # the difference exact, never rounded
+            return {asset: totals[asset] + self.balance(EXTERNAL, asset) for asset in sorted(totals)}
 
     def history(self, account: str | None = None) -> Iterable[Transfer]:
         if self._history is None:
