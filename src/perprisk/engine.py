@@ -59,6 +59,7 @@ from perprisk.money import (
     exact_decimal,
     exact_product,
     format_decimal,
+    is_exact_number,
     is_multiple_of,
     round_quotient_to_step,
     round_to_step,
@@ -91,13 +92,6 @@ def _member(enum_type: type[Enum], members: dict[str, Any], value: object) -> An
     """``enum_type(value)``: a dict lookup for a value string, the enum's own lookup for anything else."""
     member = members.get(value) if type(value) is str else None
     return member if member is not None else enum_type(value)
-
-
-def _exact_number(x: object) -> bool:
-    """True for a Decimal or an int: what the exact Decimal context computes with directly (never a Fraction,
-    a string or a bool)."""
-    kind = type(x)
-    return kind is Decimal or kind is int
 
 
 _add, _subtract, _multiply = EXACT_CONTEXT.add, EXACT_CONTEXT.subtract, EXACT_CONTEXT.multiply
@@ -531,7 +525,7 @@ class Engine:
                     price = state.index_price if state.index_price is not None else state.mark_price
                     if price is None:
                         continue
-                if not (_exact_number(price) and _exact_number(coll.haircut)):
+                if not (is_exact_number(price) and is_exact_number(coll.haircut)):
                     return None
                 value = _multiply(balance, price)
                 total = _add(total, _multiply(value, _subtract(1, coll.haircut)) if balance > 0 else value)
@@ -555,7 +549,7 @@ class Engine:
                     continue
                 mark = self._mark_or_none(pos.symbol)
                 leverage = pos.leverage
-                if mark is None or not (_exact_number(mark) and _exact_number(leverage)) or leverage <= 0:
+                if mark is None or not (is_exact_number(mark) and is_exact_number(leverage)) or leverage <= 0:
                     return None  # (no mark: the reference refuses)
                 base = _add(base, _multiply(pos.size, mark))
                 if with_positions:
@@ -572,7 +566,7 @@ class Engine:
                     notional[meta.symbol] = _add(notional.get(meta.symbol, ZERO), _multiply(meta.remaining, price))
                 for market, value in notional.items():
                     leverage = account.market(market).leverage
-                    if not _exact_number(leverage) or leverage <= 0:
+                    if not is_exact_number(leverage) or leverage <= 0:
                         return None
                     terms[leverage] = _add(terms.get(leverage, ZERO), value)
         except _NOT_EXACT:
@@ -583,13 +577,13 @@ class Engine:
                       extra: Decimal | Fraction) -> bool:
         """True when :meth:`_check_opening` with these arguments passes, decided in exact decimals; False when
         it refuses or cannot be decided so (the caller then runs the reference check)."""
-        if not (self.fast_paths and _exact_number(opening_qty) and _exact_number(price) and _exact_number(extra)):
+        if not (self.fast_paths and is_exact_number(opening_qty) and is_exact_number(price) and is_exact_number(extra)):
             return False
         inst = self.markets[symbol].instrument
         settings = account.settings.get(symbol)
         leverage = settings.leverage if settings is not None else self.config.default_leverage
         fee = inst.taker_fee
-        if not (_exact_number(leverage) and _exact_number(fee)) or leverage <= 0:
+        if not (is_exact_number(leverage) and is_exact_number(fee)) or leverage <= 0:
             return False
         parts = self._cross_margin_exact(account)
         if parts is None:
@@ -613,7 +607,7 @@ class Engine:
     def _reduction_fits(self, account: Account, position: Position, mark: Decimal, cost: Decimal) -> bool:
         """True when ``cost`` ≤ the margin a pure reduction draws on (:meth:`isolated_equity` of ``position``,
         or :meth:`cross_equity` − :meth:`order_margin`), decided in exact decimals; False when not or undecided."""
-        if not (self.fast_paths and _exact_number(mark) and _exact_number(cost)):
+        if not (self.fast_paths and is_exact_number(mark) and is_exact_number(cost)):
             return False
         if position.margin_mode is MarginMode.ISOLATED:
             settle = self.markets[position.symbol].instrument.settle
@@ -1000,7 +994,7 @@ class Engine:
     def _away_from_mark(self, price: Decimal, mark: Decimal) -> bool:
         """|price − mark| > mark × market_order_band (exactly: in decimals when they are exact, else rationals)."""
         band = self.config.market_order_band
-        if self.fast_paths and _exact_number(price) and _exact_number(mark) and _exact_number(band):
+        if self.fast_paths and is_exact_number(price) and is_exact_number(mark) and is_exact_number(band):
             try:
                 return EXACT_CONTEXT.subtract(price, mark).copy_abs() > EXACT_CONTEXT.multiply(mark, band)
             except _NOT_EXACT:
@@ -1009,19 +1003,15 @@ class Engine:
 
     def _product(self, a: Decimal, b: Decimal | Fraction) -> Decimal | Fraction:
         """``a × b`` exactly: a Decimal when it is one within 60 digits (fast paths on), else a Fraction."""
-        if self.fast_paths and _exact_number(a) and _exact_number(b):
-            try:
-                return EXACT_CONTEXT.multiply(a, b)
-            except _NOT_EXACT:
-                pass
-        return Fraction(a) * Fraction(b)
+        product = exact_product(a, b) if self.fast_paths and is_exact_number(a) and is_exact_number(b) else None
+        return product if product is not None else Fraction(a) * Fraction(b)
 
     def _reduction_cost_fits(self, account: Account, symbol: str, quantity: Decimal, price: Decimal, mark: Decimal,
                              fee_rate: Decimal, adverse: Decimal | Fraction) -> bool:
         """True when a block trade's pure reduction passes its check (its cost — the loss against the mark
         plus the fee — is nothing, or fits the margin it draws on), decided in exact decimals; False when it
         does not or cannot be decided so."""
-        if not (self.fast_paths and _exact_number(adverse) and _exact_number(fee_rate)):
+        if not (self.fast_paths and is_exact_number(adverse) and is_exact_number(fee_rate)):
             return False
         try:
             cost = EXACT_CONTEXT.add(adverse, EXACT_CONTEXT.multiply(EXACT_CONTEXT.multiply(quantity, price), fee_rate)
@@ -1213,12 +1203,9 @@ class Engine:
 
     def _isolated_margin_on_open(self, quantity: Decimal, price: Decimal, leverage: Decimal) -> Decimal:
         """q·P / L rounded up to the balance precision: the margin an isolated position takes on open."""
-        step = self.config.balance_precision
-        if self.fast_paths:
-            notional = exact_product(quantity, price) if _exact_number(quantity) and _exact_number(price) else None
-            if notional is not None:
-                return round_quotient_to_step(notional, leverage, step, Rounding.CEILING)
-        return round_to_step(Fraction(quantity) * Fraction(price) / Fraction(leverage), step, Rounding.CEILING)
+        notional = exact_product(quantity, price) if is_exact_number(quantity) and is_exact_number(price) else None
+        return round_quotient_to_step(notional if notional is not None else Fraction(quantity) * Fraction(price),
+                                      leverage, self.config.balance_precision, Rounding.CEILING)
 
     def _submit_internal(self, account_id: int, symbol: str, side: str, quantity: Decimal, price: Decimal) -> Decimal:
         """An IOC limit order of the liquidation engine; returns the quantity filled."""

@@ -53,6 +53,13 @@ def exact_product(*factors: Decimal) -> Decimal | None:
     return result
 
 
+def is_exact_number(x: object) -> bool:
+    """True for a Decimal or an int: what the exact Decimal context computes with directly (never a Fraction,
+    a string, a float or a bool)."""
+    kind = type(x)
+    return kind is Decimal or kind is int
+
+
 def exact_decimal(x: Fraction) -> Decimal | None:
     """``x`` as a Decimal when that is exact within 60 digits (a terminating expansion), else None."""
     if x.denominator == 1:
@@ -188,7 +195,7 @@ def round_quotient_to_step(dividend: Number, divisor: Number, step: Decimal, rou
     division when the inputs are positive Decimals or integers and the mode is CEILING or FLOOR (e.g. the
     margin q·P / L of an isolated position on the balance grid)."""
     if (rounding in (Rounding.CEILING, Rounding.FLOOR) and type(step) is Decimal and step > 0
-            and type(dividend) in (Decimal, int) and type(divisor) in (Decimal, int) and dividend > 0 and divisor > 0):
+            and is_exact_number(dividend) and is_exact_number(divisor) and dividend > 0 and divisor > 0):
         try:
             whole, rest = EXACT_CONTEXT.divmod(dividend, EXACT_CONTEXT.multiply(divisor, step))
             units = int(whole) + (1 if rest and rounding is Rounding.CEILING else 0)

@@ -331,6 +331,15 @@ def solve_trigger_roots_reference(
     return roots
 
 
+def _family_fee(family: LiquidationFamily, taker_fee: Number) -> tuple[Fraction, list[str]]:
+    """The taker fee the family's formula uses (0 when it has none) and the note saying a given one was not used."""
+    given = Fraction(taker_fee)
+    if family.uses_taker_fee:
+        return given, []
+    notes = [f"taker_fee is not part of the {family.name} formula and was not used"] if given != 0 else []
+    return Fraction(0), notes
+
+
 def liquidation_price(
     family: LiquidationFamily,
     margin_mode: MarginMode,
@@ -343,11 +352,7 @@ def liquidation_price(
 ) -> LiquidationResult:
     """Liquidation price of the target market (``wallet_balance`` = position margin when isolated)."""
     targets, others = select_targets(margin_mode, positions, target, target_side)
-    given_fee = Fraction(taker_fee)
-    fee = given_fee if family.uses_taker_fee else Fraction(0)
-    notes: list[str] = []
-    if given_fee != 0 and not family.uses_taker_fee:
-        notes.append(f"taker_fee is not part of the {family.name} formula and was not used")
+    fee, notes = _family_fee(family, taker_fee)
     c = Fraction(wallet_balance)
     if others:  # the other cross legs (isolated has none): their PnL and requirement, computed once
         other_pnl, other_mm = _other_legs(family, others, fee)
@@ -377,10 +382,7 @@ def liquidation_price_reference(
 ) -> LiquidationResult:
     """:func:`liquidation_price` the plain way (every piece rebuilt in Fractions): for tests and benchmarks."""
     targets, others = select_targets(margin_mode, positions, target, target_side)
-    fee = Fraction(taker_fee) if family.uses_taker_fee else Fraction(0)
-    notes: list[str] = []
-    if Fraction(taker_fee) != 0 and not family.uses_taker_fee:
-        notes.append(f"taker_fee is not part of the {family.name} formula and was not used")
+    fee, notes = _family_fee(family, taker_fee)
     c = fixed_balance(family, margin_mode, wallet_balance, others, fee)
     mark = Fraction(targets[0].mark_price)
     roots = solve_trigger_roots_reference(family, c, targets, fee)

@@ -121,9 +121,10 @@ PHASES = ("funding", "quotes", "exits", "entries", "mark_update", "checks")
 #: are still freed by reference counting when dropped; only reference cycles among them would wait.
 FREEZE_EVERY = 240
 #: Progress is counted in units of work, so the bar moves with the time a run takes.  Measured on 100,000
-#: accounts: an opening (deposit, settings, block trade, stop-loss) ~190 µs, an exit ~110 µs, a tick ~1 ms for
-#: the market maker's quotes plus ~1 µs per account (mark update, scan, checks), a funding settlement ~12 µs
-#: per account.  So: an opening counts 2, an exit 1, a tick 10 + 1 per 1,000 accounts, a settlement 1 per 8.
+#: accounts × 2,856 ticks (phase times over counts): an opening (deposit, settings, block trade, stop-loss)
+#: ~190 µs, an exit ~95 µs, a tick ~1 ms for the market maker's quotes plus ~0.06 µs per account (mark update,
+#: scan, checks), a funding settlement ~12 µs per account.  So, in units of about one exit: an opening counts 2,
+#: an exit 1, a tick 10 + 1 per 1,000 accounts, a settlement 1 per 8 accounts.
 PROGRESS_OPENING, PROGRESS_EXIT, PROGRESS_TICK_BASE, PROGRESS_TICK_PER, PROGRESS_FUNDING_PER = 2, 1, 10, 1000, 8
 
 
