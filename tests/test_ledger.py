@@ -36,6 +36,26 @@ def test_a_conservation_error_is_reported_exactly_whatever_its_digits():
     ledger.transfer(EXTERNAL, "a", "USDT", D("1E+25"), "deposit")
     ledger.transfer(EXTERNAL, "b", "BTC", D("1"), "deposit")
     error = D("100000000000000000000.0000000001")  # 31 significant digits
-    ledger._accounts["a"]["USDT"] = EXACT_CONTEXT.add(ledger._accounts["a"]["USDT"], error)
+    ledger._balances["USDT"]["a"] = EXACT_CONTEXT.add(ledger._balances["USDT"]["a"], error)
     assert ledger.balance("a", "USDT") == D("10000100000000000000000000.0000000001")
     assert ledger.conservation_error() == {"BTC": 0, "USDT": error}
+
+
+def test_a_snapshot_of_the_account_major_layout_restores_to_the_same_balances():
+    """Snapshots pickled before the asset-major layout (``_accounts``: account → asset → balance) restore to
+    the same balances, totals and conservation."""
+    ledger = Ledger()
+    ledger.transfer(EXTERNAL, "a", "USDT", D("12.5"), "deposit")
+    ledger.transfer(EXTERNAL, "b", "BTC", D("0.25"), "deposit")
+    ledger.transfer("a", "b", "USDT", D("2.5"), "fill")
+    state = ledger.__getstate__()
+    old = {k: v for k, v in state.items() if k != "_balances"}
+    old["_accounts"] = {}
+    for asset, balances in state["_balances"].items():
+        for acct, bal in balances.items():
+            old["_accounts"].setdefault(acct, {})[asset] = bal
+    restored = Ledger.__new__(Ledger)
+    restored.__setstate__(old)
+    assert restored.snapshot() == ledger.snapshot()
+    assert restored.balances_of("b") == {"USDT": D("2.5"), "BTC": D("0.25")}
+    assert restored.conservation_error() == {"BTC": 0, "USDT": 0}

@@ -18,6 +18,7 @@ import json
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from enum import Enum
+from operator import attrgetter
 from typing import Any, Callable, Iterable, Sequence
 
 from perprisk import commands as cmd
@@ -95,6 +96,7 @@ def _member(enum_type: type[Enum], members: dict[str, Any], value: object) -> An
 
 
 _add, _subtract, _multiply = EXACT_CONTEXT.add, EXACT_CONTEXT.subtract, EXACT_CONTEXT.multiply
+_SIZE = attrgetter("size")
 
 #: What the exact Decimal context raises when a figure is not an exact Decimal within 60 digits (or not a
 #: number it can take): the fast paths then leave the decision to the rational reference code.
@@ -659,11 +661,11 @@ class Engine:
     def open_interest(self, symbol: str) -> tuple[Decimal, Decimal]:
         """(Σ long size, Σ short size) — equal in every market (SPEC invariant 2): summed, exactly, over every
         position slot of the market (the liquidation engine's included)."""
-        sizes = [p.size for p in self.market(symbol).positions]
-        with decimal.localcontext(EXACT_CONTEXT):
-            long_total = sum((q for q in sizes if q > 0), ZERO)
-            short_total = -sum((q for q in sizes if q < 0), ZERO)
-        return long_total, short_total
+        sizes = list(map(_SIZE, self.market(symbol).positions))
+        with decimal.localcontext(EXACT_CONTEXT):  # C-level passes: net and gross, then long and short from them
+            net = sum(sizes, ZERO)
+            gross = sum(map(abs, sizes), ZERO)
+            return (gross + net) / 2, (gross - net) / 2
 
     def conservation_error(self) -> dict[str, Decimal]:
         return self.ledger.conservation_error()

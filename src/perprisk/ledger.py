@@ -16,7 +16,6 @@ from __future__ import annotations
 import decimal
 from dataclasses import dataclass
 from decimal import Decimal
-from operator import methodcaller
 from typing import Iterable, Iterator
 
 from perprisk.errors import ValidationError
@@ -57,7 +56,9 @@ class Ledger:
     """Exact double-entry balances with an optional in-memory history of transfers."""
 
     def __init__(self, keep_history: bool = True) -> None:
-        self._accounts: dict[str, dict[str, Decimal]] = {}  # ledger account → asset → balance
+        #: asset → ledger account → balance.  Asset-major, so a total is one C-level sum over one dict's values
+        #: (the conservation check of a million-account run) and an account costs no dict of its own.
+        self._balances: dict[str, dict[str, Decimal]] = {}
         self._history: list[Transfer] | None = [] if keep_history else None
         self._sequence = 0
         #: Ledger accounts whose balances changed since the last :meth:`drain_touched` (for incremental scans).
@@ -70,6 +71,13 @@ class Ledger:
         return state
 
     def __setstate__(self, state: dict[str, object]) -> None:
+        by_account = state.pop("_accounts", None)
+        if by_account is not None:  # a snapshot from before the asset-major layout: account → asset → balance
+            balances: dict[str, dict[str, Decimal]] = {}
+            for acct, assets in by_account.items():  # type: ignore[union-attr]
+                for asset, bal in assets.items():
+                    balances.setdefault(asset, {})[acct] = bal
+            state["_balances"] = balances
         self.__dict__.update(state)
         self.__dict__.setdefault("_watchers", [])
 
@@ -104,21 +112,17 @@ class Ledger:
             watcher.add(destination)
         if amount == 0:
             return None
-        accounts = self._accounts
-        src = accounts.get(source)
-        if src is None:
-            src = accounts[source] = {}
-        dst = accounts.get(destination)
-        if dst is None:
-            dst = accounts[destination] = {}
+        balances = self._balances.get(asset)
+        if balances is None:
+            balances = self._balances[asset] = {}
         try:  # exact, or refused before anything changes (a balance beyond 60 significant digits)
-            new_src = EXACT_CONTEXT.subtract(src.get(asset, ZERO), amount)
-            new_dst = EXACT_CONTEXT.add(dst.get(asset, ZERO), amount)
+            new_src = EXACT_CONTEXT.subtract(balances.get(source, ZERO), amount)
+            new_dst = EXACT_CONTEXT.add(balances.get(destination, ZERO), amount)
         except decimal.Inexact:
             raise ValidationError("amount", f"{amount} would make a balance need more than 60 significant "
                                   f"digits ({reason})") from None
-        src[asset] = new_src
-        dst[asset] = new_dst
+        balances[source] = new_src
+        balances[destination] = new_dst
         self.touched.add(source)
         self.touched.add(destination)
         self._sequence += 1
@@ -141,16 +145,23 @@ class Ledger:
         return touched
 
     def balance(self, account: str, asset: str) -> Decimal:
-        return self._accounts.get(account, {}).get(asset, ZERO)
+        balances = self._balances.get(asset)
+        return ZERO if balances is None else balances.get(account, ZERO)
 
     def balances_of(self, account: str) -> dict[str, Decimal]:
-        return {asset: bal for asset, bal in self._accounts.get(account, {}).items() if bal != 0}
+        """The non-zero balances of one ledger account, by asset (in the order the ledger first saw each asset)."""
+        out: dict[str, Decimal] = {}
+        for asset, balances in self._balances.items():
+            bal = balances.get(account)
+            if bal:
+                out[asset] = bal
+        return out
 
     def items(self) -> Iterator[tuple[tuple[str, str], Decimal]]:
-        return iter(sorted(((acct, asset), bal) for acct, assets in self._accounts.items() for asset, bal in assets.items()))
+        return iter(sorted(((acct, asset), bal) for asset, balances in self._balances.items() for acct, bal in balances.items()))
 
     def assets(self) -> set[str]:
-        return set().union(*self._accounts.values())
+        return set(self._balances)
 
     def total(self, asset: str, include_external: bool = False) -> Decimal:
         return self.totals(include_external).get(asset, ZERO)
@@ -165,12 +176,12 @@ class Ledger:
                 return self._totals(include_external)
 
     def _totals(self, include_external: bool) -> dict[str, Decimal]:
-        balances = self._accounts.values()
         out: dict[str, Decimal] = {}
-        for asset in sorted(self.assets()):
-            total = sum(map(methodcaller("get", asset, ZERO), balances), ZERO)  # one C-level pass per asset
+        for asset in sorted(self._balances):
+            balances = self._balances[asset]
+            total = sum(balances.values(), ZERO)  # one C-level pass over the asset's balances
             if not include_external:
-                total -= self._accounts.get(EXTERNAL, {}).get(asset, ZERO)
+                total -= balances.get(EXTERNAL, ZERO)
             out[asset] = total
         return out
 
