@@ -97,6 +97,7 @@ def _member(enum_type: type[Enum], members: dict[str, Any], value: object) -> An
 
 _add, _subtract, _multiply = EXACT_CONTEXT.add, EXACT_CONTEXT.subtract, EXACT_CONTEXT.multiply
 _SIZE = attrgetter("size")
+_ACCOUNT_ID = attrgetter("account_id")
 
 #: What the exact Decimal context raises when a figure is not an exact Decimal within 60 digits (or not a
 #: number it can take): the fast paths then leave the decision to the rational reference code.
@@ -1315,15 +1316,15 @@ class Engine:
         assert mark is not None
         settle = state.instrument.settle
         pool = f"funding/{c.symbol}"
-        payments = 0
-        for account in self.accounts.values():
-            for position in account.positions.values():
-                if position.symbol != c.symbol or position.size == 0:
-                    continue
-                credit = funding_payment(int(position.side), abs(position.size), mark, rate)  # longs pay if F > 0
-                self.ledger.move(pool, position.margin_account, settle, credit, "funding")
-                payments += 1
-                self._events.append(ev.FundingPaid(account.account_id, c.symbol, position.slot, credit, rate, mark))
+        # the market's open positions by account (a stable sort keeps each account's slots in their own order)
+        paying = sorted((p for p in state.positions if p.size), key=_ACCOUNT_ID)
+        move, events, symbol = self.ledger.move, self._events, c.symbol
+        for position in paying:
+            size = position.size
+            credit = funding_payment(1 if size > 0 else -1, abs(size), mark, rate)  # longs pay if F > 0
+            move(pool, position.margin_account, settle, credit, "funding")
+            events.append(ev.FundingPaid(position.account_id, symbol, position.slot, credit, rate, mark))
+        payments = len(paying)
         leftover = self.ledger.balance(pool, settle)
         assert leftover == 0, f"funding pool {pool} not flat: {leftover} (open interest unbalanced)"
         state.current_rate = rate

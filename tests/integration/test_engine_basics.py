@@ -83,6 +83,23 @@ def test_funding_long_pays_short_receives(engine):
     assert all(v == 0 for v in engine.conservation_error().values())
 
 
+def test_funding_pays_in_account_order_whatever_order_positions_opened(engine):
+    """Payments (and their events) go account by account, each account's slots in their own order — not in the
+    order the positions happened to open (accounts 3 and 4 trade before 1 and 2 here)."""
+    ids = [engine.execute(c.CreateAccount())[0].account_id for _ in range(4)]
+    for acct in ids:
+        engine.execute(c.Deposit(acct, "USDT", D("50000")))
+        engine.execute(c.SetLeverage(acct, "BTCUSDT", D("10")))
+    engine.execute(c.SetMarkPrice("BTCUSDT", D("100000"), 1))
+    for seller, buyer in ((ids[3], ids[2]), (ids[1], ids[0])):
+        engine.execute(c.PlaceOrder(seller, "BTCUSDT", "sell", D("0.5"), price=D("100000")))
+        engine.execute(c.PlaceOrder(buyer, "BTCUSDT", "buy", D("0.5"), price=D("100000")))
+    events = engine.execute(c.SettleFunding("BTCUSDT", 8 * 3600 * 1000, rate=D("0.0001")))
+    paid = [(e.account_id, e.amount) for e in events if isinstance(e, FundingPaid)]
+    assert paid == [(ids[0], D("-5")), (ids[1], D("5")), (ids[2], D("-5")), (ids[3], D("5"))]
+    assert all(v == 0 for v in engine.conservation_error().values())
+
+
 def test_refused_commands_change_nothing(engine):
     a, b, _ = open_pair(engine)
     before = engine.state_hash()

@@ -13,6 +13,8 @@ from fractions import Fraction
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from perprisk.errors import ValidationError
 from perprisk.formulas import FAMILIES, MarginMode, PositionLeg, Side, liquidation_price
@@ -439,3 +441,32 @@ def test_rebalance_is_an_upsert_with_the_new_balance_in_place(kind) -> None:
     with pytest.raises(ValidationError) as err:
         moved.rebalance("a", 1.5)
     assert err.value.field == "balance" and list(moved) == ["a", "b", "c"]
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    units=st.lists(
+        st.tuples(
+            st.integers(-400, 400).filter(bool),  # signed size in 0.005 BTC
+            st.integers(-4_000_000, 4_000_000),  # first balance, cents
+            st.lists(st.integers(-4_000_000, 4_000_000), min_size=1, max_size=4),  # later balances
+        ),
+        min_size=1,
+        max_size=12,
+    ),
+    marks=st.lists(st.integers(5_000, 300_000), min_size=1, max_size=6),
+)
+def test_rebalance_in_place_flags_as_a_fresh_upsert(units, marks) -> None:
+    """Property: balances moved again and again (crossing between "liquidatable below", "above", "never" and
+    "always"), then scanned at random marks, flag exactly what a reference scanner built from the final balances
+    flags — the fast scanner's in-place threshold updates never leave a stale slot."""
+    moved = make(FastScanner, {"BTCUSDT": D("100000")})
+    fresh = make(ReferenceScanner, {"BTCUSDT": D("100000")})
+    for i, (size, first, later) in enumerate(units):
+        moved.upsert_isolated(i, "BTCUSDT", D(size) * D("0.005"), D(first) / 100)
+        for balance in later:
+            moved.rebalance(i, D(balance) / 100)
+        fresh.upsert_isolated(i, "BTCUSDT", D(size) * D("0.005"), D(later[-1]) / 100)
+    for mark in marks:
+        price = D(mark)
+        assert moved.scan("BTCUSDT", price) == fresh.scan("BTCUSDT", price), mark

@@ -790,6 +790,26 @@ class FastScanner(Scanner):
 
     # ----------------------------------------------------------------------------------- updates
 
+    def rebalance(self, key: Hashable, balance: object) -> None:
+        """As :meth:`Scanner.rebalance`; a single-leg unit whose threshold stays in the same array (or stays
+        "never") gets its new threshold written in its slot, without freeing and re-allocating it."""
+        old = self._units[self._known(key)]
+        unit = ScanUnit(old.key, old.kind, _exact_balance(balance, "balance"), old.positions)
+        entry = self._entries[key]
+        if entry.acct < 0:
+            bound = self._threshold(unit)
+            if bound is not None:
+                side, value = bound
+                mi = self._index[unit.positions[0].symbol]
+                book = None if side == "never" else mi.lower if side == "lower" else mi.upper
+                if book is entry.book:
+                    if book is not None:
+                        book.col["thr"][entry.slot] = value
+                    entry.unit = unit
+                    self._units[key] = unit
+                    return
+        super().rebalance(key, balance)
+
     def _prepare(self, unit: ScanUnit) -> None:
         bound = self._threshold(unit)
         if bound is None:
