@@ -70,7 +70,7 @@ from perprisk.risk.alerts import AlertBook, validate_rule
 from perprisk.risk.insurance import InsuranceFund
 from perprisk.risk.liquidation import Liquidator
 from perprisk.risk.policies import get_policy
-from perprisk.risk.scanner import FastScanner, ScanMarket
+from perprisk.risk.scanner import CROSS, ISOLATED, FastScanner, ScanMarket, ScanPosition
 
 GENERIC = FAMILIES["generic"]
 
@@ -1429,21 +1429,23 @@ class Engine:
             if self._moves_with_prices(account, orders):
                 self._volatile.add(account_id)
             keys: list[tuple] = []
-            cross: list[tuple[str, Decimal]] = []
+            cross: list[ScanPosition] = []
             isolated: list[Position] = []
             for p in account.positions.values():
                 if p.size != 0:
                     if p.margin_mode is MarginMode.CROSS:
-                        cross.append((p.symbol, p.size))
+                        cross.append(ScanPosition(p.symbol, p.size))
                     else:
                         isolated.append(p)
+            # the engine's units are exact and valid by construction: ``put`` skips the public API's checks
             if cross:
                 keys.append(("cross", account_id))
-                scanner.upsert_cross(keys[-1], self._scan_collateral(account, orders), cross)
+                scanner.put(keys[-1], CROSS, self._scan_collateral(account, orders), tuple(cross))
             for p in isolated:
                 settle = self.markets[p.symbol].instrument.settle
                 keys.append(("isolated", account_id, p.symbol, p.slot))
-                scanner.upsert_isolated(keys[-1], p.symbol, p.size, self.ledger.balance(p.margin_account, settle))
+                balance = self.ledger.balance(p.margin_account, settle)
+                scanner.put(keys[-1], ISOLATED, balance, (ScanPosition(p.symbol, p.size),))
             if keys:
                 self._scan_keys[account_id] = keys
         dirty.clear()

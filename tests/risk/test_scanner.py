@@ -470,3 +470,26 @@ def test_rebalance_in_place_flags_as_a_fresh_upsert(units, marks) -> None:
     for mark in marks:
         price = D(mark)
         assert moved.scan("BTCUSDT", price) == fresh.scan("BTCUSDT", price), mark
+
+
+def test_put_stores_the_unit_an_upsert_would(kind) -> None:
+    """``put`` (the engine's trusted path, no input checks) leaves the scanner as the checked upserts do: the
+    same flags at every mark, the same exact margins; a several-leg unit still needs its marks."""
+    from perprisk.risk.scanner import CROSS, ISOLATED, ScanPosition
+
+    marks = {"BTCUSDT": D("100000"), "ETHUSDT": D("4000")}
+    put, upserted = make(kind, marks), make(kind, marks)
+    put.put("a", ISOLATED, D("-89595"), (ScanPosition("BTCUSDT", D("1")),))
+    put.put("b", CROSS, Fraction(-179191, 2), (ScanPosition("BTCUSDT", D("1")), ScanPosition("ETHUSDT", D("0.001"))))
+    put.put("c", CROSS, D("205000"), (ScanPosition("BTCUSDT", D("-2")),))
+    upserted.upsert_isolated("a", "BTCUSDT", D("1"), D("-89595"))
+    upserted.upsert_cross("b", Fraction(-179191, 2), [("BTCUSDT", D("1")), ("ETHUSDT", D("0.001"))])
+    upserted.upsert_cross("c", D("205000"), [("BTCUSDT", D("-2"))])
+    for mark in ("80000", "89999", "90000", "95000", "101000", "102000", "103000"):
+        assert put.scan("BTCUSDT", D(mark)) == upserted.scan("BTCUSDT", D(mark)), mark
+        for key in ("a", "b", "c"):
+            assert put.margin(key) == upserted.margin(key)
+    bare = make(kind, {"BTCUSDT": D("100000")})
+    with pytest.raises(ValidationError) as err:
+        bare.put("d", CROSS, D("1"), (ScanPosition("BTCUSDT", D("1")), ScanPosition("ETHUSDT", D("1"))))
+    assert err.value.field == "positions" and list(bare) == []

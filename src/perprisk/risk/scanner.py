@@ -336,6 +336,16 @@ class Scanner(ABC):
             self._require_marks(unit.symbols, "positions")
         self._store(unit)
 
+    def put(self, key: Hashable, kind: str, balance: Exact, positions: tuple[ScanPosition, ...]) -> None:
+        """:meth:`upsert_isolated` / :meth:`upsert_cross` for a caller whose inputs are already exact and valid —
+        the engine's own margin units: a known market for every leg, non-zero Decimal sizes, at most one leg per
+        side of a market, an exact (Decimal or Fraction) balance.  Nothing is re-checked but the marks a
+        several-leg unit needs."""
+        unit = ScanUnit(key, kind, balance, positions)
+        if len(positions) > 1:
+            self._require_marks(unit.symbols, "positions")
+        self._store(unit)
+
     def rebalance(self, key: Hashable, balance: object) -> None:
         """Give an existing unit a new balance (its quote, or its collateral value), its positions unchanged —
         what funding, fees and margin moves do; the same as upserting the unit again with that balance."""
