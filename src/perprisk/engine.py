@@ -1463,8 +1463,11 @@ class Engine:
     def _moves_with_prices(self, account: Account, orders: list[OrderMeta]) -> bool:
         """Whether an account's scan inputs move with prices (re-sent before every scan): collateral in an
         asset priced by a market, or an order without a price (its margin is reserved at the mark)."""
-        if any(m.price is None and not m.reduce_only for m in orders):
-            return True
+        for m in orders:
+            if m.price is None and not m.reduce_only:
+                return True
+        if not self._priced_assets:  # collateral only in assets no market prices (the usual single-asset venue)
+            return False
         wallet, balance = account.wallet, self.ledger.balance
         return any(balance(wallet, asset) for asset in self._priced_assets)
 
