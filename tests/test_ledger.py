@@ -59,3 +59,16 @@ def test_a_snapshot_of_the_account_major_layout_restores_to_the_same_balances():
     assert restored.snapshot() == ledger.snapshot()
     assert restored.balances_of("b") == {"USDT": D("2.5"), "BTC": D("0.25")}
     assert restored.conservation_error() == {"BTC": 0, "USDT": 0}
+
+
+def test_without_history_a_transfer_moves_the_same_money_and_counts_the_same():
+    """A ledger that keeps no history moves balances and numbers transfers exactly as one that does; only the
+    records are not built."""
+    kept, bare = Ledger(), Ledger(keep_history=False)
+    for ledger in (kept, bare):
+        ledger.transfer(EXTERNAL, "a", "USDT", D("100"), "deposit")
+        ledger.move("a", "b", "USDT", D("-2.5"), "funding")  # negative: b pays a
+        ledger.transfer("a", "b", "USDT", D("0"), "nothing")
+    assert kept.history()[-1].amount == D("2.5") and bare.history() == ()
+    assert kept.snapshot() == bare.snapshot() and kept.sequence == bare.sequence == 2
+    assert bare.balance("a", "USDT") == D("102.5") and bare.conservation_error() == {"USDT": 0}

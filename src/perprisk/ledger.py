@@ -96,7 +96,8 @@ class Ledger:
     # -------------------------------------------------------------------------------------------- moves
 
     def transfer(self, source: str, destination: str, asset: str, amount: Decimal, reason: str) -> Transfer | None:
-        """Move ``amount`` of ``asset`` from ``source`` to ``destination``; a zero amount is a no-op.
+        """Move ``amount`` of ``asset`` from ``source`` to ``destination``; a zero amount is a no-op.  Returns the
+        transfer's record when the ledger keeps its history (else, and for a zero amount, None).
 
         Negative amounts are refused (say the transfer the other way); whether an account may go negative is a
         business rule checked by the caller *before* it transfers.
@@ -126,9 +127,10 @@ class Ledger:
         self.touched.add(source)
         self.touched.add(destination)
         self._sequence += 1
+        if self._history is None:  # no record is built when nothing keeps it
+            return None
         record = Transfer(self._sequence, source, destination, asset, amount, reason)
-        if self._history is not None:
-            self._history.append(record)
+        self._history.append(record)
         return record
 
     def move(self, source: str, destination: str, asset: str, amount: Decimal, reason: str) -> None:
