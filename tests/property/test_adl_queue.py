@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from decimal import Decimal as D
 
+import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -14,6 +15,7 @@ from perprisk.engine import Engine, EngineConfig
 from perprisk.errors import ValidationError
 from perprisk.instrument import Instrument, load_tier_table
 from perprisk.paths import BINANCE_TIERS_FILE
+from perprisk.risk.adl import AdlIndex
 from perprisk.risk.liquidation import Liquidator
 from tests_support import btc_instrument
 
@@ -150,8 +152,30 @@ def run(engine: Engine, command, clock: list[int]) -> list:
     return events
 
 
+def scores_by_position(index: AdlIndex, symbol: str, sign: int) -> dict[tuple[int, str], float]:
+    side, scores = index._scores(symbol, sign)
+    return {(side.objects[row][0].account_id, side.objects[row][1].slot): float(scores[row])
+            for row in np.flatnonzero(side.rows.alive[: len(scores)]).tolist()}
+
+
+def assert_cached_scores_are_fresh(engine: Engine) -> None:
+    """The scores the index keeps between queries (rescoring only rows changed since) are, position by position,
+    the floats an index built from scratch on the live state computes."""
+    index = engine.liquidator.adl_index
+    fresh = AdlIndex(engine, index.exact)
+    try:
+        for symbol in MARKETS:
+            if engine._mark_or_none(symbol) is not None:
+                for sign in (1, -1):
+                    assert scores_by_position(index, symbol, sign) == scores_by_position(fresh, symbol, sign)
+    finally:
+        if fresh._ledger is not None:
+            fresh._ledger.unwatch(fresh._changed)
+
+
 def check_index(engine: Engine) -> None:
     liquidator = engine.liquidator
+    assert_cached_scores_are_fresh(engine)
     for symbol in MARKETS:
         if engine._mark_or_none(symbol) is None:
             continue

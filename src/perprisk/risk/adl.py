@@ -142,9 +142,15 @@ class _Side:
     def __init__(self) -> None:
         self.rows = _Rows({"qty": (np.float64, 0), "entry": (np.float64, 0), "base": (np.float64, 0),
                            "gross": (np.float64, 0), "net": (np.float64, 0), "legs": (np.float64, 0),
-                           "owner": (np.int64, 0), "spread": (np.bool_, 0)})
+                           "owner": (np.int64, 0), "spread": (np.bool_, 0), "dirty": (np.bool_, 0)})
         self.objects: list[tuple[Any, Any] | None] = []  # row → (account, position)
         self.spread = 0  # alive rows with the flag
+        #: Scores of rows [0, len) at the mark ``scored_mark`` (−inf for a free row), kept between queries: a
+        #: risk pass asks for the head of the queue once per deleveraging at one mark, and between two asks only
+        #: the rows flagged ``dirty`` (added or removed since) need scoring again.  Unused (None) while a row of
+        #: the side is ``spread`` — its equity moves with collateral prices and other markets' marks.
+        self.scores = np.zeros(0)
+        self.scored_mark: float | None = None
 
 
 class AdlIndex:
@@ -221,6 +227,7 @@ class AdlIndex:
             if side.rows.spread[row]:
                 side.spread -= 1
             side.rows.remove(row)
+            side.rows.dirty[row] = True
             side.objects[row] = None
         owner = self.owner_row.pop(account_id, None)
         if owner is not None:
@@ -262,6 +269,7 @@ class AdlIndex:
             side = self.sides[(p.symbol, 1 if p.size > 0 else -1)]
             rows = side.rows
             row = rows.add()
+            rows.dirty[row] = True
             if row == len(side.objects):
                 side.objects.append(None)
             side.objects[row] = (account, p)
@@ -280,30 +288,45 @@ class AdlIndex:
 
     # ------------------------------------------------------------------------------ screening
 
-    def _screen(self, symbol: str, sign: int, exclude: int | None = None) -> tuple[_Side, np.ndarray, np.ndarray]:
-        """(side, rows, float scores) of the open positions of one side at the current prices."""
+    def _scores(self, symbol: str, sign: int) -> tuple[_Side, np.ndarray]:
+        """(side, float scores of its rows ``[0, used)`` at the current prices; −inf for a free row).
+
+        Rows scored at this mark before and unchanged since keep their score: only the rows flagged dirty are
+        scored again (the same element-wise float operations on the same inputs: the same floats).  A side
+        with spread rows is scored whole every time."""
         self.sync()
         e = self.engine
         side = self.sides[(symbol, sign)]
         r = side.rows
         n = r.used
-        alive = r.alive[:n]
-        if exclude is not None and exclude in self.position_rows:
-            alive = alive.copy()
-            for s, row in self.position_rows[exclude]:
-                if s is side:
-                    alive[row] = False
-        rows = np.flatnonzero(alive)
-        if not len(rows):
-            return side, rows, np.zeros(0)
         mark_exact = Fraction(e.mark(symbol))
         mark = float(mark_exact)
-        qty, entry = r.qty[:n], r.entry[:n]
-        equity = r.base[:n] + r.net[:n] * mark
-        gross = r.gross[:n] + r.legs[:n] * mark
+        cached = side.scores
+        if side.spread or side.scored_mark != mark or len(cached) < n:
+            scores = np.empty(n)
+            rows = np.arange(n)
+        else:
+            scores = cached
+            rows = np.flatnonzero(r.dirty[:n])
+        r.dirty[:n] = False
+        if len(rows):
+            scores[rows] = self._score_rows(side, sign, rows, mark, mark_exact)
+        if side.spread:
+            side.scores, side.scored_mark = np.zeros(0), None
+        else:
+            side.scores, side.scored_mark = scores, mark
+        return side, scores[:n]
+
+    def _score_rows(self, side: _Side, sign: int, rows: np.ndarray, mark: float, mark_exact: Fraction) -> np.ndarray:
+        """Float scores of ``rows`` of ``side`` at ``mark`` (−inf for free rows); a score the floats cannot be
+        trusted with (equity cancelling to a sliver of its gross figures, or not finite) is the exact one."""
+        e = self.engine
+        r = side.rows
+        equity = r.base[rows] + r.net[rows] * mark
+        gross = r.gross[rows] + r.legs[rows] * mark
         if side.spread:  # cross accounts spread over priced collateral or several markets
-            spread = np.flatnonzero(r.spread[:n] & alive)
-            owners = r.owner[spread]
+            spread = np.flatnonzero(r.spread[rows] & r.alive[rows])
+            owners = r.owner[rows[spread]]
             prices = np.array([float(p) if (p := e.asset_price(a)) is not None else 0.0 for a in self.assets])
             kept = np.array([1.0 - float(e.collateral[a].haircut) for a in self.assets])
             marks = np.array([float(m) if (m := e._mark_or_none(s)) is not None else 0.0 for s in self.symbols])
@@ -312,14 +335,32 @@ class AdlIndex:
             net = self.owners.cross[owners]
             equity[spread] = value.sum(axis=1) + net @ marks
             gross[spread] = np.abs(value).sum(axis=1) + np.abs(net) @ marks
-        scores = adl_score_screen(sign, entry, mark, equity, qty)
+        scores = adl_score_screen(sign, r.entry[rows], mark, equity, r.qty[rows])
+        alive = r.alive[rows]
         with np.errstate(invalid="ignore"):  # units whose equity cancels to a sliver of their gross figures
             doubtful = ~(np.abs(equity) > ILL_CONDITIONED * gross) | ~np.isfinite(scores)
-        scores = scores[rows]
-        for i in np.flatnonzero(doubtful[rows]):
+        for i in np.flatnonzero(doubtful & alive):
             account, position = side.objects[rows[i]]
             scores[i] = float(adl_score(self.exact(account, position, mark_exact)))
-        return side, rows, scores
+        scores[~alive] = -np.inf
+        return scores
+
+    def _excluded(self, side: _Side, exclude: int | None) -> list[int]:
+        """Rows of ``side`` held by account ``exclude`` (the account being liquidated is no counterparty)."""
+        if exclude is None:
+            return []
+        return [row for s, row in self.position_rows.get(exclude, ()) if s is side]
+
+    def _screen(self, symbol: str, sign: int, exclude: int | None = None) -> tuple[_Side, np.ndarray, np.ndarray]:
+        """(side, rows, float scores) of the open positions of one side at the current prices."""
+        side, scores = self._scores(symbol, sign)
+        alive = side.rows.alive[: len(scores)]
+        excluded = self._excluded(side, exclude)
+        if excluded:
+            alive = alive.copy()
+            alive[excluded] = False
+        rows = np.flatnonzero(alive)
+        return side, rows, scores[rows]
 
     def _stale(self, side: _Side, rows: Iterable[int]) -> bool:
         """Whether the cached size of any of ``rows`` differs from the live position (a missed change)."""
@@ -336,17 +377,22 @@ class AdlIndex:
         whose float score is within the tolerance of the score at which the float order covers it, or above.
         Every position of the exact covering prefix is among them."""
         for _ in range(2):
-            side, rows, scores = self._screen(symbol, sign, exclude)
-            n = len(rows)
+            side, cached = self._scores(symbol, sign)
+            n = len(cached)
             if not n:
                 return []
+            excluded = self._excluded(side, exclude)
+            scores = cached.copy() if excluded else cached  # the cache itself is never written here
+            scores[excluded] = -np.inf  # free rows are −inf already: they sort last and are never chosen
             k = min(n, 64)
             while True:  # the top k by float score, widened until they cover the quantity
                 top = np.argpartition(-scores, k - 1)[:k] if k < n else np.arange(n)
                 top = top[np.argsort(-scores[top], kind="stable")]
                 covered, boundary = 0, None
                 for i in top.tolist():
-                    covered += abs(side.objects[rows[i]][1].size)
+                    if scores[i] == -np.inf:
+                        break  # only free or excluded rows from here on
+                    covered += abs(side.objects[i][1].size)
                     if covered >= quantity:
                         boundary = float(scores[i])
                         break
@@ -354,9 +400,9 @@ class AdlIndex:
                     break
                 k = min(n, k * 4)
             if boundary is None:  # the whole side does not cover it: all of it
-                chosen = rows
+                chosen = np.flatnonzero(scores > -np.inf)
             else:
-                chosen = rows[scores >= boundary - SCREEN_TOLERANCE * max(1.0, abs(boundary))]
+                chosen = np.flatnonzero(scores >= boundary - SCREEN_TOLERANCE * max(1.0, abs(boundary)))
             if not self._stale(side, chosen):
                 return [side.objects[row] for row in chosen]
         raise AssertionError("ADL screening inputs stale right after a rebuild")
