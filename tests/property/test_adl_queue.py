@@ -4,6 +4,7 @@ the exact ones (SPEC §2.1 step 6)."""
 from __future__ import annotations
 
 from decimal import Decimal as D
+from unittest.mock import patch
 
 import numpy as np
 from hypothesis import HealthCheck, given, settings
@@ -15,6 +16,7 @@ from perprisk.engine import Engine, EngineConfig
 from perprisk.errors import ValidationError
 from perprisk.instrument import Instrument, load_tier_table
 from perprisk.paths import BINANCE_TIERS_FILE
+from perprisk.risk import adl
 from perprisk.risk.adl import AdlIndex
 from perprisk.risk.liquidation import Liquidator
 from tests_support import btc_instrument
@@ -208,6 +210,20 @@ def test_incremental_index_matches_exact_ranking_after_every_command(sequence):
         check_index(engine)
 
 
+@settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(adl_commands(), min_size=5, max_size=40), st.sampled_from([1, 2, 3]))
+def test_a_short_kept_head_gives_the_same_queue(sequence, head_rows):
+    """With a kept head of only one to three rows, queries must widen it, take rows that re-join it after a
+    change, and look past it for the tolerance band: the same exact queue as ever."""
+    with patch.object(adl, "HEAD_ROWS", head_rows):
+        engine = two_market_engine()
+        clock = [0]
+        check_index(engine)
+        for command in sequence:
+            run(engine, command, clock)
+            check_index(engine)
+
+
 def plain_adl_queue(liquidator):
     """The liquidator's ``adl_queue`` replaced by the plain exact ranking of the whole queue."""
     def adl_queue(symbol, sign, quantity=None, exclude=None):
@@ -218,16 +234,18 @@ def plain_adl_queue(liquidator):
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(adl_commands(), min_size=5, max_size=30), st.sampled_from(sorted(MARKETS)), st.integers(-200, 200))
 def test_deleveraging_identical_to_plain_exact_ranking(sequence, symbol, crash):
-    """Same counterparties, same order, same quantities as ranking every position exactly."""
+    """Same counterparties, same order, same quantities as ranking every position exactly (with the usual kept
+    head of the queue, and with one of a single row)."""
     outputs = []
-    for plain in (False, True):
-        engine = two_market_engine()
-        if plain:
-            engine.liquidator.adl_queue = plain_adl_queue(engine.liquidator)
-        clock = [0]
-        events = [run(engine, command, clock) for command in [*sequence, ("mark", symbol, crash)]]
-        outputs.append((events, engine.state_hash()))
-    assert outputs[0] == outputs[1]
+    for plain, head_rows in ((False, adl.HEAD_ROWS), (False, 1), (True, adl.HEAD_ROWS)):
+        with patch.object(adl, "HEAD_ROWS", head_rows):
+            engine = two_market_engine()
+            if plain:
+                engine.liquidator.adl_queue = plain_adl_queue(engine.liquidator)
+            clock = [0]
+            events = [run(engine, command, clock) for command in [*sequence, ("mark", symbol, crash)]]
+            outputs.append((events, engine.state_hash()))
+    assert outputs[0] == outputs[1] == outputs[2]
 
 
 def test_quintiles_of_tied_positions_follow_account_order():
@@ -252,3 +270,96 @@ def test_quintiles_of_tied_positions_follow_account_order():
     assert [quintiles[(a, "both")] for a in longs] == [5 - (i * 5) // 13 for i in range(13)]
     queue = engine.liquidator.adl_queue("BTCUSDT", 1, D("0.12"))
     assert [a.account_id for a, _ in queue] == longs[:3]
+
+
+def same_mark_commands():
+    """Everything of :func:`adl_commands` but a mark move: the ADL index keeps its scores and its head."""
+    symbols = st.sampled_from(sorted(MARKETS))
+    return st.one_of(
+        trade(), trade(), trade(),
+        st.builds(c.SettleFunding, symbols, st.integers(1, 10**6), st.integers(-400, 400).map(lambda bp: D(bp) / 100000)),
+        st.builds(c.Deposit, st.sampled_from(TRADERS), st.just("USDT"), st.integers(1, 3_000).map(D)),
+        st.builds(c.Withdraw, st.sampled_from(TRADERS), st.just("USDT"), st.integers(1, 3_000).map(D)),
+        st.builds(c.AdjustIsolatedMargin, st.sampled_from(TRADERS), symbols, st.integers(-500, 500).map(D),
+                  st.sampled_from([None, "long", "short"])),
+    )
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(trade(), min_size=4, max_size=12), st.lists(same_mark_commands(), min_size=3, max_size=25),
+       st.sampled_from([1, 2]))
+def test_the_kept_head_follows_changes_at_one_mark(opening, changes, head_rows):
+    """The head is asked for the smallest quantity after every change at an unchanged mark, so it is never
+    widened: a position whose score rises into the head (or leaves it) must be seen there, and the screened
+    queue is the exact one's prefix every time."""
+    with patch.object(adl, "HEAD_ROWS", head_rows):
+        engine = two_market_engine()
+        clock = [0]
+        for command in opening:
+            run(engine, command, clock)
+        liquidator = engine.liquidator
+        for command in [None, *changes]:
+            if command is not None:
+                run(engine, command, clock)
+            for symbol in MARKETS:
+                for sign in (1, -1):
+                    exact = liquidator.adl_queue(symbol, sign)
+                    screened = liquidator.adl_queue(symbol, sign, D("0.001"))
+                    assert screened == exact[: len(screened)]
+                    assert bool(screened) == bool(exact)
+        assert liquidator.adl_index.repairs == 0
+
+
+def test_the_head_holds_every_position_tied_with_its_boundary():
+    """Thirteen identical positions score the same: asked for one position's worth with a kept head of one
+    row, the screen returns all thirteen (the tolerance band reaches past the head), and the exact ranking
+    then takes the lowest account id."""
+    engine = Engine(EngineConfig(markets=(btc_instrument(),)))
+    maker = engine.execute(c.CreateAccount())[0].account_id
+    engine.execute(c.Deposit(maker, "USDT", D(10**9)))
+    engine.execute(c.SetLeverage(maker, "BTCUSDT", D(1)))
+    engine.execute(c.SetMarkPrice("BTCUSDT", D(100_000), 0))
+    longs = []
+    for _ in range(13):
+        account = engine.execute(c.CreateAccount())[0].account_id
+        engine.execute(c.Deposit(account, "USDT", D(1_000)))
+        engine.execute(c.SetMarginMode(account, "BTCUSDT", "isolated"))
+        engine.execute(c.SetLeverage(account, "BTCUSDT", D(10)))
+        engine.execute(c.PlaceOrder(maker, "BTCUSDT", "sell", D("0.05"), price=D(100_000)))
+        engine.execute(c.PlaceOrder(account, "BTCUSDT", "buy", D("0.05"), price=D(100_000)))
+        longs.append(account)
+    engine.execute(c.SetMarkPrice("BTCUSDT", D(101_000), 1))
+    with patch.object(adl, "HEAD_ROWS", 1):
+        head = engine.liquidator.adl_index.head("BTCUSDT", 1, D("0.05"))
+        assert sorted(a.account_id for a, _ in head) == longs
+        assert [a.account_id for a, _ in engine.liquidator.adl_queue("BTCUSDT", 1, D("0.05"))] == longs[:1]
+
+
+def test_a_position_rising_into_the_kept_head_is_seen():
+    """Three profitable isolated longs, ranked A, B, C by effective leverage; the head kept after a query holds
+    A and B. Taking margin out of C at the same mark makes it the most leveraged: the next query puts it first,
+    as the exact ranking does."""
+    engine = Engine(EngineConfig(markets=(btc_instrument(),)))
+    maker = engine.execute(c.CreateAccount())[0].account_id
+    engine.execute(c.Deposit(maker, "USDT", D(10**9)))
+    engine.execute(c.SetLeverage(maker, "BTCUSDT", D(1)))
+    engine.execute(c.SetMarkPrice("BTCUSDT", D(100_000), 0))
+    accounts = []
+    for extra in (300, 600, 2_000):
+        account = engine.execute(c.CreateAccount())[0].account_id
+        engine.execute(c.Deposit(account, "USDT", D(5_000)))
+        engine.execute(c.SetMarginMode(account, "BTCUSDT", "isolated"))
+        engine.execute(c.SetLeverage(account, "BTCUSDT", D(10)))
+        engine.execute(c.PlaceOrder(maker, "BTCUSDT", "sell", D("0.05"), price=D(100_000)))
+        engine.execute(c.PlaceOrder(account, "BTCUSDT", "buy", D("0.05"), price=D(100_000)))
+        engine.execute(c.AdjustIsolatedMargin(account, "BTCUSDT", D(extra)))
+        accounts.append(account)
+    a, b, c_ = accounts
+    engine.execute(c.SetMarkPrice("BTCUSDT", D(101_000), 1))
+    liquidator = engine.liquidator
+    with patch.object(adl, "HEAD_ROWS", 2):
+        assert [x.account_id for x, _ in liquidator.adl_queue("BTCUSDT", 1, D("0.001"))] == [a]
+        assert liquidator.adl_index.sides[("BTCUSDT", 1)].floor > -np.inf  # a kept head of two rows
+        engine.execute(c.AdjustIsolatedMargin(c_, "BTCUSDT", D(-1_950)))
+        assert [x.account_id for x, _ in liquidator.adl_queue("BTCUSDT", 1)] == [c_, a, b]
+        assert [x.account_id for x, _ in liquidator.adl_queue("BTCUSDT", 1, D("0.001"))] == [c_]

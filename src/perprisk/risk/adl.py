@@ -65,6 +65,10 @@ def adl_score_screen(sign: int, entry_price: np.ndarray, mark_price: float, equi
         return np.where(pnl_pct > 0, pnl_pct * leverage, pnl_pct / leverage)
 
 
+#: Rows of one side kept as the head of the queue between ADL queries at one mark (widened when a
+#: deleveraging needs more to cover its quantity).
+HEAD_ROWS = 2048
+
 #: Relative margin around the screening boundary: far above float error, so the exact order is never missed.
 SCREEN_TOLERANCE = 1e-9
 
@@ -151,6 +155,11 @@ class _Side:
         #: the side is ``spread`` — its equity moves with collateral prices and other markets' marks.
         self.scores = np.zeros(0)
         self.scored_mark: float | None = None
+        #: The kept head of the queue: rows by descending score, every other row scoring at most ``floor``
+        #: (``floor`` −inf: every row is in it).  Kept with the scores and updated from the rescored rows, so a
+        #: query at an unchanged mark does not partition the whole side again.  None: to be built.
+        self.top: np.ndarray | None = None
+        self.floor = -np.inf
 
 
 class AdlIndex:
@@ -302,7 +311,8 @@ class AdlIndex:
         mark_exact = Fraction(e.mark(symbol))
         mark = float(mark_exact)
         cached = side.scores
-        if side.spread or side.scored_mark != mark or len(cached) < n:
+        whole = side.spread or side.scored_mark != mark or len(cached) < n
+        if whole:
             scores = np.empty(n)
             rows = np.arange(n)
         else:
@@ -312,10 +322,31 @@ class AdlIndex:
         if len(rows):
             scores[rows] = self._score_rows(side, sign, rows, mark, mark_exact)
         if side.spread:
-            side.scores, side.scored_mark = np.zeros(0), None
+            side.scores, side.scored_mark, side.top = np.zeros(0), None, None
         else:
             side.scores, side.scored_mark = scores, mark
+            if whole:
+                side.top = None
+            elif side.top is not None and len(rows):  # rescored rows leave the head, and rejoin if they belong
+                kept = side.top[~np.isin(side.top, rows)]
+                joining = rows if side.floor == -np.inf else rows[scores[rows] >= side.floor]
+                top = np.concatenate((kept, joining))
+                side.top = top[np.argsort(-scores[top], kind="stable")]
         return side, scores[:n]
+
+    def _top(self, side: _Side, scores: np.ndarray, k: int | None = None) -> tuple[np.ndarray, float]:
+        """(rows by descending score, floor): the kept head of the queue, or the top ``k`` rows (default
+        ``HEAD_ROWS``) partitioned afresh; every row not returned scores at most ``floor`` (−inf: all returned)."""
+        if k is None and side.top is not None:
+            return side.top, side.floor
+        n = len(scores)
+        k = min(n, k or HEAD_ROWS)
+        top = np.argpartition(-scores, k - 1)[:k] if k < n else np.arange(n)
+        top = top[np.argsort(-scores[top], kind="stable")]
+        floor = float(scores[top[-1]]) if k < n else -np.inf
+        if not side.spread:
+            side.top, side.floor = top, floor
+        return top, floor
 
     def _score_rows(self, side: _Side, sign: int, rows: np.ndarray, mark: float, mark_exact: Fraction) -> np.ndarray:
         """Float scores of ``rows`` of ``side`` at ``mark`` (−inf for free rows); a score the floats cannot be
@@ -377,32 +408,34 @@ class AdlIndex:
         whose float score is within the tolerance of the score at which the float order covers it, or above.
         Every position of the exact covering prefix is among them."""
         for _ in range(2):
-            side, cached = self._scores(symbol, sign)
-            n = len(cached)
+            side, scores = self._scores(symbol, sign)
+            n = len(scores)
             if not n:
                 return []
-            excluded = self._excluded(side, exclude)
-            scores = cached.copy() if excluded else cached  # the cache itself is never written here
-            scores[excluded] = -np.inf  # free rows are −inf already: they sort last and are never chosen
-            k = min(n, 64)
-            while True:  # the top k by float score, widened until they cover the quantity
-                top = np.argpartition(-scores, k - 1)[:k] if k < n else np.arange(n)
-                top = top[np.argsort(-scores[top], kind="stable")]
+            excluded = set(self._excluded(side, exclude))  # the account being liquidated is no counterparty
+            top, floor = self._top(side, scores)
+            while True:  # the head by float score, widened until it covers the quantity
                 covered, boundary = 0, None
-                for i in top.tolist():
-                    if scores[i] == -np.inf:
-                        break  # only free or excluded rows from here on
-                    covered += abs(side.objects[i][1].size)
+                for row in top.tolist():
+                    if row in excluded:
+                        continue
+                    if scores[row] == -np.inf:
+                        break  # only free rows from here on
+                    covered += abs(side.objects[row][1].size)
                     if covered >= quantity:
-                        boundary = float(scores[i])
+                        boundary = float(scores[row])
                         break
-                if boundary is not None or k == n:
+                if boundary is not None or floor == -np.inf:
                     break
-                k = min(n, k * 4)
+                top, floor = self._top(side, scores, 4 * len(top))
             if boundary is None:  # the whole side does not cover it: all of it
                 chosen = np.flatnonzero(scores > -np.inf)
             else:
-                chosen = np.flatnonzero(scores >= boundary - SCREEN_TOLERANCE * max(1.0, abs(boundary)))
+                least = boundary - SCREEN_TOLERANCE * max(1.0, abs(boundary))
+                # every row outside the head scores at most the floor: the head alone holds the answer above it
+                chosen = np.sort(top[scores[top] >= least]) if least > floor else np.flatnonzero(scores >= least)
+            if excluded:
+                chosen = chosen[~np.isin(chosen, list(excluded))]
             if not self._stale(side, chosen):
                 return [side.objects[row] for row in chosen]
         raise AssertionError("ADL screening inputs stale right after a rebuild")
