@@ -154,7 +154,7 @@ class _Side:
         #: the rows flagged ``dirty`` (added or removed since) need scoring again.  Unused (None) while a row of
         #: the side is ``spread`` — its equity moves with collateral prices and other markets' marks.
         self.scores = np.zeros(0)
-        self.scored_mark: float | None = None
+        self.scored_mark: Fraction | None = None
         #: The kept head of the queue: rows by descending score, every other row scoring at most ``floor``
         #: (``floor`` −inf: every row is in it).  Kept with the scores and updated from the rescored rows, so a
         #: query at an unchanged mark does not partition the whole side again.  None: to be built.
@@ -311,7 +311,8 @@ class AdlIndex:
         mark_exact = Fraction(e.mark(symbol))
         mark = float(mark_exact)
         cached = side.scores
-        whole = side.spread or side.scored_mark != mark or len(cached) < n
+        # kept scores are keyed on the exact mark: a doubtful row's score is the exact one at that mark
+        whole = side.spread or side.scored_mark != mark_exact or len(cached) < n
         if whole:
             scores = np.empty(n)
             rows = np.arange(n)
@@ -324,7 +325,7 @@ class AdlIndex:
         if side.spread:
             side.scores, side.scored_mark, side.top = np.zeros(0), None, None
         else:
-            side.scores, side.scored_mark = scores, mark
+            side.scores, side.scored_mark = scores, mark_exact
             if whole:
                 side.top = None
             elif side.top is not None and len(rows):  # rescored rows leave the head, and rejoin if they belong
