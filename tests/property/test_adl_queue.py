@@ -248,23 +248,38 @@ def test_deleveraging_identical_to_plain_exact_ranking(sequence, symbol, crash):
     assert outputs[0] == outputs[1] == outputs[2]
 
 
-def test_quintiles_of_tied_positions_follow_account_order():
-    """Identical positions have equal exact scores: ties go by account id, even across quintile boundaries."""
+def isolated_longs(deposit: int, extras: list[int]) -> tuple[Engine, list[int]]:
+    """A market maker and one isolated 10× long of 0.05 BTC at 100,000 per entry of ``extras`` (margin added
+    after the open), each trader depositing ``deposit``; marked at 100,000."""
     engine = Engine(EngineConfig(markets=(btc_instrument(),)))
     maker = engine.execute(c.CreateAccount())[0].account_id
     engine.execute(c.Deposit(maker, "USDT", D(10**9)))
     engine.execute(c.SetLeverage(maker, "BTCUSDT", D(1)))
     engine.execute(c.SetMarkPrice("BTCUSDT", D(100_000), 0))
     longs = []
-    for _ in range(13):
+    for extra in extras:
         account = engine.execute(c.CreateAccount())[0].account_id
-        engine.execute(c.Deposit(account, "USDT", D(1_000)))
+        engine.execute(c.Deposit(account, "USDT", D(deposit)))
         engine.execute(c.SetMarginMode(account, "BTCUSDT", "isolated"))
         engine.execute(c.SetLeverage(account, "BTCUSDT", D(10)))
         engine.execute(c.PlaceOrder(maker, "BTCUSDT", "sell", D("0.05"), price=D(100_000)))
         engine.execute(c.PlaceOrder(account, "BTCUSDT", "buy", D("0.05"), price=D(100_000)))
+        if extra:
+            engine.execute(c.AdjustIsolatedMargin(account, "BTCUSDT", D(extra)))
         longs.append(account)
+    return engine, longs
+
+
+def thirteen_tied_longs() -> tuple[Engine, list[int]]:
+    """Thirteen identical isolated longs (0.05 BTC at 100,000, 10×) marked at 101,000: equal exact scores."""
+    engine, longs = isolated_longs(1_000, [0] * 13)
     engine.execute(c.SetMarkPrice("BTCUSDT", D(101_000), 1))
+    return engine, longs
+
+
+def test_quintiles_of_tied_positions_follow_account_order():
+    """Identical positions have equal exact scores: ties go by account id, even across quintile boundaries."""
+    engine, longs = thirteen_tied_longs()
     quintiles = engine.liquidator.adl_quintiles("BTCUSDT")
     assert quintiles == engine.liquidator.adl_quintiles_reference("BTCUSDT")
     assert [quintiles[(a, "both")] for a in longs] == [5 - (i * 5) // 13 for i in range(13)]
@@ -314,21 +329,7 @@ def test_the_head_holds_every_position_tied_with_its_boundary():
     """Thirteen identical positions score the same: asked for one position's worth with a kept head of one
     row, the screen returns all thirteen (the tolerance band reaches past the head), and the exact ranking
     then takes the lowest account id."""
-    engine = Engine(EngineConfig(markets=(btc_instrument(),)))
-    maker = engine.execute(c.CreateAccount())[0].account_id
-    engine.execute(c.Deposit(maker, "USDT", D(10**9)))
-    engine.execute(c.SetLeverage(maker, "BTCUSDT", D(1)))
-    engine.execute(c.SetMarkPrice("BTCUSDT", D(100_000), 0))
-    longs = []
-    for _ in range(13):
-        account = engine.execute(c.CreateAccount())[0].account_id
-        engine.execute(c.Deposit(account, "USDT", D(1_000)))
-        engine.execute(c.SetMarginMode(account, "BTCUSDT", "isolated"))
-        engine.execute(c.SetLeverage(account, "BTCUSDT", D(10)))
-        engine.execute(c.PlaceOrder(maker, "BTCUSDT", "sell", D("0.05"), price=D(100_000)))
-        engine.execute(c.PlaceOrder(account, "BTCUSDT", "buy", D("0.05"), price=D(100_000)))
-        longs.append(account)
-    engine.execute(c.SetMarkPrice("BTCUSDT", D(101_000), 1))
+    engine, longs = thirteen_tied_longs()
     with patch.object(adl, "HEAD_ROWS", 1):
         head = engine.liquidator.adl_index.head("BTCUSDT", 1, D("0.05"))
         assert sorted(a.account_id for a, _ in head) == longs
@@ -339,21 +340,7 @@ def test_a_position_rising_into_the_kept_head_is_seen():
     """Three profitable isolated longs, ranked A, B, C by effective leverage; the head kept after a query holds
     A and B. Taking margin out of C at the same mark makes it the most leveraged: the next query puts it first,
     as the exact ranking does."""
-    engine = Engine(EngineConfig(markets=(btc_instrument(),)))
-    maker = engine.execute(c.CreateAccount())[0].account_id
-    engine.execute(c.Deposit(maker, "USDT", D(10**9)))
-    engine.execute(c.SetLeverage(maker, "BTCUSDT", D(1)))
-    engine.execute(c.SetMarkPrice("BTCUSDT", D(100_000), 0))
-    accounts = []
-    for extra in (300, 600, 2_000):
-        account = engine.execute(c.CreateAccount())[0].account_id
-        engine.execute(c.Deposit(account, "USDT", D(5_000)))
-        engine.execute(c.SetMarginMode(account, "BTCUSDT", "isolated"))
-        engine.execute(c.SetLeverage(account, "BTCUSDT", D(10)))
-        engine.execute(c.PlaceOrder(maker, "BTCUSDT", "sell", D("0.05"), price=D(100_000)))
-        engine.execute(c.PlaceOrder(account, "BTCUSDT", "buy", D("0.05"), price=D(100_000)))
-        engine.execute(c.AdjustIsolatedMargin(account, "BTCUSDT", D(extra)))
-        accounts.append(account)
+    engine, accounts = isolated_longs(5_000, [300, 600, 2_000])
     a, b, c_ = accounts
     engine.execute(c.SetMarkPrice("BTCUSDT", D(101_000), 1))
     liquidator = engine.liquidator
