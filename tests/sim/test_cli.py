@@ -243,6 +243,14 @@ def test_bench_stress_reports_wall_time_memory_and_the_baseline_ratio():
     assert set(phases) == {"funding", "quotes", "exits", "entries", "mark_update", "checks"}
     assert all(v >= 0 for v in phases.values()) and sum(phases.values()) <= figures["wall_s"]
     assert figures["dominant_phase"] == max(phases, key=phases.get)
+    counts = figures["counts"]
+    assert counts["liquidations"] == figures["liquidations"] and counts["adl_events"] == figures["adl_events"]
+    assert counts["entries"] > 0 and counts["stop_losses_triggered"] >= 0
+    assert figures["us_per_entry"] == pytest.approx(phases["entries"] / counts["entries"] * 1e6, abs=0.1)
+    if counts["exits"]:
+        assert figures["us_per_exit"] == pytest.approx(phases["exits"] / counts["exits"] * 1e6, abs=0.1)
+    else:
+        assert figures["us_per_exit"] is None
     assert figures["scaling_ratio"] == pytest.approx(
         figures["us_per_account_tick"] / figures["baseline_us_per_account_tick"], rel=0.01
     )

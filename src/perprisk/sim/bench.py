@@ -6,7 +6,9 @@ A baseline run of the same scenario at 1 % of the accounts is measured in the sa
 ``scaling_ratio`` (cost per account-tick at full size over the baseline's) shows whether the run scales
 linearly, ``target_ratio`` is the wall time over the 60 s target.
 Figures: set-up (population, accounts), the ticks (engine mark updates — the risk pass — versus the rest:
-entries and exits, market-maker quotes, checks), ticks/s, µs per account-tick, peak resident memory.
+entries and exits, market-maker quotes, checks), ticks/s, µs per account-tick, peak resident memory, and what
+the phases did (entries, exits, funding payments, stop-losses triggered, liquidations, ADL events) with the
+cost per entry, exit and funding payment.
 Nothing here asserts a time; it measures.
 """
 
@@ -43,6 +45,11 @@ def _one_run(
     started = time.perf_counter()
     result = run_stress(scenario, candles, progress)
     return time.perf_counter() - started, result
+
+
+def _per_item(seconds: float, count: int) -> float | None:
+    """µs per item of a phase (None when the phase had none)."""
+    return round(seconds / count * 1e6, 1) if count else None
 
 
 def run_stress_benchmark(
@@ -89,6 +96,18 @@ def run_stress_benchmark(
         "peak_rss_mib": round(peak_kib / 1024, 1),
         "liquidations": s["liquidations"],
         "adl_events": s["adl_events"],
+        # what the phases did, and their cost per item (µs): where a faster design has to win
+        "counts": {
+            "entries": s["entries"],
+            "exits": s["exits"],
+            "funding_payments": s["funding_payments"],
+            "stop_losses_triggered": s["stop_losses_triggered"],
+            "liquidations": s["liquidations"],
+            "adl_events": s["adl_events"],
+        },
+        "us_per_entry": _per_item(perf["phases_s"]["entries"], s["entries"]),
+        "us_per_exit": _per_item(perf["phases_s"]["exits"], s["exits"]),
+        "us_per_funding_payment": _per_item(perf["phases_s"]["funding"], s["funding_payments"]),
         "conservation_error": s["conservation_error"],
         "open_interest_imbalance": s["open_interest_imbalance"],
         "baseline_accounts": baseline_accounts,
