@@ -27,7 +27,7 @@ def main() -> None:
     print(json.dumps({"benchmark": "liquidation_price", **liquidation}))
     from perprisk.sim.bench import run_stress_benchmark
 
-    # the full-size stress benchmark (1,000,000 accounts) is `perprisk bench stress` (about half an hour);
+    # the full-size stress benchmark (1,000,000 accounts) is `perprisk bench stress` (about ten minutes here);
     # scaled down here: 20,000 accounts over the two days (quick: 2,000 over four hours)
     stress = run_stress_benchmark(accounts=2_000 if quick else 20_000, bars=240 if quick else 2880)
     print(json.dumps({"benchmark": "stress", **stress}))
