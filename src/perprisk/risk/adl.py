@@ -326,8 +326,8 @@ class AdlIndex:
             side.scores, side.scored_mark, side.top = np.zeros(0), None, None
         else:
             side.scores, side.scored_mark = scores, mark_exact
-            if whole:
-                side.top = None
+            if whole or (side.top is not None and len(side.top) > 4 * HEAD_ROWS and len(rows)):
+                side.top = None  # a head widened to much of the side is cheaper to partition again than to sort
             elif side.top is not None and len(rows):  # rescored rows leave the head, and rejoin if they belong
                 kept = side.top[~np.isin(side.top, rows)]
                 joining = rows if side.floor == -np.inf else rows[scores[rows] >= side.floor]
