@@ -209,6 +209,32 @@ def test_a_run_leaves_nothing_frozen_out_of_the_garbage_collector(candles, monke
     assert gc.get_freeze_count() == 0
 
 
+def test_automatic_collection_is_back_to_what_it_was_after_a_run(candles):
+    """The summary is built with automatic collection paused (``collection_paused``); a run leaves the collector
+    enabled when it was, disabled when the caller had disabled it, and also when the block raises."""
+    import gc
+
+    from perprisk.sim.runner import collection_paused
+
+    scenario = replace(SCENARIO, accounts=30, start="2025-10-10T21:00Z", end="2025-10-10T21:05Z")
+    assert gc.isenabled()
+    first = run_stress(scenario, candles).summary
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        second = run_stress(scenario, candles).summary
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
+    assert {k: v for k, v in first.items() if k != "elapsed_s"} == {
+        k: v for k, v in second.items() if k != "elapsed_s"
+    }
+    with pytest.raises(RuntimeError), collection_paused():
+        assert not gc.isenabled()
+        raise RuntimeError("stopped")
+    assert gc.isenabled()
+
+
 def test_progress_counts_work_weighted_by_its_cost(candles):
     """Progress is reported every 1,000 openings of the first tick and after every tick, never goes back, ends
     at the total, and weighs an opening twice an exit and a tick by the population's size."""
