@@ -185,14 +185,11 @@ def test_real_funding_is_settled(candles):
     assert none["funding_settlements"] == 0 and none["state_hash"] != s["state_hash"]
 
 
-def test_a_run_leaves_nothing_frozen_out_of_the_garbage_collector(candles, monkeypatch):
-    """The runner freezes its long-lived objects during the run (gc.freeze) and hands them back when it ends —
-    also when it fails — so the engine's reference cycles can be collected after the run."""
+def test_a_run_leaves_nothing_frozen_out_of_the_garbage_collector(candles):
+    """The runner freezes its long-lived objects during the run (gc.freeze, after every tick) and hands them back
+    when it ends — also when it fails — so the engine's reference cycles can be collected after the run."""
     import gc
 
-    import perprisk.sim.runner as runner_module
-
-    monkeypatch.setattr(runner_module, "FREEZE_EVERY", 5)
     assert gc.get_freeze_count() == 0
     frozen_during: list[int] = []
     scenario = replace(SCENARIO, accounts=40, start="2025-10-10T21:00Z", end="2025-10-10T21:10Z")
@@ -210,8 +207,8 @@ def test_a_run_leaves_nothing_frozen_out_of_the_garbage_collector(candles, monke
 
 
 def test_automatic_collection_is_back_to_what_it_was_after_a_run(candles):
-    """The summary is built with automatic collection paused (``collection_paused``); a run leaves the collector
-    enabled when it was, disabled when the caller had disabled it, and also when the block raises."""
+    """A run pauses automatic collection (``collection_paused``) and settles its garbage after every tick; it
+    leaves the collector enabled when it was, disabled when the caller had disabled it, also when it raises."""
     import gc
 
     from perprisk.sim.runner import collection_paused
@@ -233,6 +230,32 @@ def test_automatic_collection_is_back_to_what_it_was_after_a_run(candles):
         assert not gc.isenabled()
         raise RuntimeError("stopped")
     assert gc.isenabled()
+
+
+def test_settling_garbage_frees_dropped_cycles_and_freezes_the_survivors():
+    """With automatic collection paused, ``settle_garbage`` frees a reference cycle dropped since the last call
+    and moves what is still alive out of the collector's generations."""
+    import gc
+    import weakref
+
+    from perprisk.sim.runner import collection_paused, settle_garbage
+
+    class Node:
+        pass
+
+    with collection_paused():
+        dropped, kept = Node(), Node()
+        dropped.me = dropped  # a cycle: reference counting alone never frees it
+        kept.me = kept
+        gone = weakref.ref(dropped)
+        del dropped
+        assert gone() is not None
+        frozen_before = gc.get_freeze_count()
+        settle_garbage()
+        assert gone() is None
+        assert gc.get_freeze_count() > frozen_before
+        assert kept.me is kept
+    assert gc.get_freeze_count() == 0
 
 
 def test_progress_counts_work_weighted_by_its_cost(candles):
