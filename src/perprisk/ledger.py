@@ -206,8 +206,20 @@ class Ledger:
 
     def snapshot(self) -> dict[str, dict[str, str]]:
         """Plain data for snapshots and the state hash (non-zero balances only, sorted)."""
-        out: dict[str, dict[str, str]] = {}
+        return dict(self.snapshot_items())
+
+    def snapshot_items(self) -> Iterator[tuple[str, dict[str, str]]]:
+        """:meth:`snapshot`'s entries one ledger account at a time, sorted by account (accounts whose balances are
+        all zero left out)."""
+        current: str | None = None
+        balances: dict[str, str] = {}
         for (acct, asset), bal in self.items():
-            if bal != 0:
-                out.setdefault(acct, {})[asset] = str(bal)
-        return out
+            if bal == 0:
+                continue
+            if acct != current:
+                if balances:
+                    yield current, balances  # type: ignore[misc]
+                current, balances = acct, {}
+            balances[asset] = str(bal)
+        if balances:
+            yield current, balances  # type: ignore[misc]

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 from decimal import Decimal as D
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from perprisk import commands as c
+from perprisk import engine as engine_module
 from perprisk.engine import Engine, EngineConfig, recover, take_snapshot
 from perprisk.errors import ValidationError
 from perprisk.instrument import Instrument, load_tier_table
@@ -114,3 +117,44 @@ def test_same_commands_same_events(sequence):
                 events.append(("refused", err.field))
         outputs.append((events, engine.state_hash()))
     assert outputs[0] == outputs[1]
+
+
+def _whole_text_hash(engine: Engine) -> str:
+    """The state hash's definition: sha256 of the whole snapshot encoded at once."""
+    text = json.dumps(engine.snapshot_state(), sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _hash_in_chunks(engine: Engine, chunk: int) -> str:
+    saved = engine_module.HASH_CHUNK
+    engine_module.HASH_CHUNK = chunk
+    try:
+        return engine.state_hash()
+    finally:
+        engine_module.HASH_CHUNK = saved
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(commands(), min_size=0, max_size=40), st.sampled_from([1, 2, 3, 4096]))
+def test_state_hash_written_in_pieces_is_the_hash_of_the_whole_snapshot(sequence, chunk):
+    """``state_hash`` encodes the big sections a chunk at a time: the bytes, so the hash, must be those of the
+    whole snapshot encoded at once, whatever the state and the chunk size."""
+    engine = fresh_engine()
+    for command in sequence:
+        try:
+            engine.execute(command)
+        except ValidationError:
+            pass
+    assert _hash_in_chunks(engine, chunk) == _whole_text_hash(engine)
+
+
+def test_state_hash_in_pieces_keeps_json_key_order_past_nine_accounts():
+    """JSON sorts keys as strings ("10" before "9"), so the accounts are written in that order, across chunks."""
+    engine = Engine(CONFIG)
+    for account in range(1, 13):
+        engine.execute(c.CreateAccount())
+        engine.execute(c.Deposit(account, "USDT", D(1000 + account)))
+    engine.execute(c.SetMarkPrice("BTCUSDT", D(100_000), 0))
+    engine.execute(c.BlockTrade(10, 9, "BTCUSDT", "buy", D("0.01"), D(100_000), False))
+    expected = _whole_text_hash(engine)
+    assert {_hash_in_chunks(engine, chunk) for chunk in (1, 2, 5, 4096)} == {expected}
