@@ -417,6 +417,7 @@ class StressRunner:
         candles: Candles | None = None,
         progress: Callable[[int, int], None] | None = None,
     ) -> None:
+        init_started = time.perf_counter()
         self.scenario = scenario
         self.progress = progress
         if candles is None:
@@ -486,8 +487,15 @@ class StressRunner:
         self.checks = 0
         self._tick_liq = self._tick_adl = 0
         self._tick_liq_notional = self._tick_adl_notional = 0.0
+        self.garbage_s = 0.0  # time spent settling garbage (see settle_garbage)
+        self.init_s = time.perf_counter() - init_started  # the price path, funding, population
 
     # ------------------------------------------------------------------------------ engine access
+
+    def _settle_garbage(self) -> None:
+        started = time.perf_counter()
+        settle_garbage()
+        self.garbage_s += time.perf_counter() - started
 
     def _do(self, command: Any) -> list[Any]:
         events = self.engine.execute(command)
@@ -584,7 +592,7 @@ class StressRunner:
             self.account_ids[i] = account_id
             self.index_of[account_id] = i
             if (i + 1) % 10_000 == 0:
-                settle_garbage()
+                self._settle_garbage()
         self.support_accounts = set(self.desks) | {self.maker}
 
     # ------------------------------------------------------------------------------ per tick
@@ -809,7 +817,7 @@ class StressRunner:
         n_ticks = len(path)
         pop = self.population
         self._setup()
-        settle_garbage()
+        self._settle_garbage()
         setup_s = time.perf_counter() - started
         entries_at: dict[int, list[int]] = {}
         for i, t in enumerate(pop.entry_tick.tolist()):
@@ -867,7 +875,7 @@ class StressRunner:
             for k, i in enumerate(opening):
                 self._open(i, price)
                 if tick == 0 and (k + 1) % 1000 == 0:
-                    settle_garbage()  # the initial positions pile up before the first tick
+                    self._settle_garbage()  # the initial positions pile up before the first tick
                     if self.progress is not None:
                         self.progress(done + (k + 1) * PROGRESS_OPENING, work_total)
             mark = path.prices[tick - latency] if tick >= latency else path.prices[0]
@@ -902,13 +910,15 @@ class StressRunner:
             stops_before = self.totals.stops_triggered
             if tick == 0:
                 distances = self._distances()
-            settle_garbage()
+            self._settle_garbage()
             done += work[tick]
             if self.progress is not None:
                 self.progress(done, work_total)
         series["time_ms"] = path.timestamps_ms.astype(float)
         elapsed = time.perf_counter() - started
+        summary_started = time.perf_counter()
         summary = self._summary(fund_min, fund_min_tick, series, elapsed)
+        summary_s = time.perf_counter() - summary_started
         run_s = elapsed - setup_s
         performance = {
             "elapsed_s": round(elapsed, 3),
@@ -920,6 +930,11 @@ class StressRunner:
             # where the time went: funding, market-maker quotes, exits, entries (with stop-loss placement),
             # the mark update (risk pass, liquidations, ADL), checks and clean-up; the rest is recording
             "phases_s": {name: round(v, 3) for name, v in zip(PHASES, phases)},
+            # outside elapsed_s: building the price path and the population before it, the summary (state hash
+            # included) after it; and the garbage collections the run makes itself (inside the figures above)
+            "init_s": round(self.init_s, 3),
+            "summary_s": round(summary_s, 3),
+            "garbage_collection_s": round(self.garbage_s, 3),
         }
         gaps = [
             {"after": iso(g.after_ms), "before": iso(g.before_ms), "missing": g.missing} for g in path.gaps
