@@ -78,12 +78,12 @@ __all__ = [
     "StressResult",
     "StressRunner",
     "collection_paused",
-    "settle_garbage",
     "compare_policies",
     "instrument_for",
     "load_scenario_candles",
     "run_stress",
     "scale_tiers",
+    "settle_garbage",
 ]
 
 POLICY_NAMES: tuple[str, ...] = tuple(POLICIES)
