@@ -1073,8 +1073,7 @@ class Engine:
             raise ValidationError("order_id", f"no open order {c.order_id} of account {c.account_id} in {c.symbol}")
 
     def _apply_CancelOrder(self, c: cmd.CancelOrder) -> None:
-        result = self.markets[c.symbol].book.cancel(c.order_id)
-        self._process_book_events(c.symbol, result.events)
+        self._process_book_events(c.symbol, self.markets[c.symbol].book.cancel_events(c.order_id))
 
     def _validate_AmendOrder(self, c: cmd.AmendOrder) -> None:
         self._validate_CancelOrder(cmd.CancelOrder(c.account_id, c.symbol, c.order_id))
@@ -1224,8 +1223,7 @@ class Engine:
         return sum((f.quantity for f in result.fills if f.taker_order_id == order_id), ZERO)
 
     def _cancel_internal(self, symbol: str, order_id: int, reason: str | None = None) -> None:
-        result = self.markets[symbol].book.cancel(order_id)
-        events = result.events
+        events = self.markets[symbol].book.cancel_events(order_id)
         if reason is not None:
             events = [replace(e, reason=reason) if isinstance(e, Cancellation) else e for e in events]
         self._process_book_events(symbol, events)

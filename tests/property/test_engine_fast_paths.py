@@ -335,3 +335,27 @@ def test_submit_events_is_submit_without_the_state(book_type):
         with pytest.raises(ValidationError) as refused:
             book.submit_events(OrderRequest(5, "c", Side.BUY, "0.5", price="100.0"), max_quantity="0")
         assert refused.value.field == "max_quantity"
+
+
+@pytest.mark.parametrize("book_type", [FastOrderBook, NaiveOrderBook])
+def test_cancel_events_is_cancel_without_the_state(book_type):
+    """The engine cancels through ``cancel_events``: the same events and the same book as ``cancel``, for a
+    resting order, a partly filled one and a pending stop; an unknown id refused the same way."""
+    one, two = book_type("BTCUSDT", "0.1", "0.001"), book_type("BTCUSDT", "0.1", "0.001")
+    requests = [
+        OrderRequest(1, "a", Side.SELL, "0.5", price="100.0"),
+        OrderRequest(2, "b", Side.BUY, "0.2", order_type=OrderType.MARKET),
+        OrderRequest(3, "b", Side.SELL, "0.1", order_type=OrderType.STOP_MARKET, trigger_price="99.0"),
+        OrderRequest(4, "c", Side.BUY, "1.0", price="98.0"),
+    ]
+    for request in requests:
+        one.submit(request)
+        two.submit(request)
+    for order_id in (1, 3, 4):
+        events = two.cancel_events(order_id)
+        assert one.cancel(order_id).events == events and len(events) == 1
+        assert one.snapshot() == two.snapshot()
+    for book in (one, two):
+        with pytest.raises(ValidationError) as refused:
+            book.cancel_events(1)  # already cancelled
+        assert refused.value.field == "order_id"

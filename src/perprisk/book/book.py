@@ -195,6 +195,10 @@ class OrderBook(ABC):
         assert order is not None  # cancel_ticks refused unknown ids
         return self._result(events, order)
 
+    def cancel_events(self, order_id: int) -> tuple[BookEvent, ...]:
+        """:meth:`cancel`, returning only the events (the order's state is not built: the engine reads none)."""
+        return self._publish(self.cancel_ticks(order_id))
+
     def cancel_all(self, account_id: str) -> BookResult:
         """Cancel every resting and pending conditional order of ``account_id`` (e.g. before liquidation)."""
         self._events = events = []
