@@ -38,7 +38,9 @@ from perprisk.book.orders import (
     Side as BookSide,
 )
 from perprisk.errors import ValidationError
-from perprisk.formulas import FAMILIES, LiquidationResult, MarginMode, liquidation_price
+from perprisk.formulas import (
+    FAMILIES, LiquidationResult, MarginMode, liquidation_price, liquidation_price_value,
+)
 from perprisk.formulas.margin import margin_ratio
 from perprisk.instrument import Instrument
 from perprisk.ledger import EXTERNAL, FEES, LIQUIDATION_ENGINE_ID, Ledger, trader_account
@@ -632,6 +634,17 @@ class Engine:
 
     def liquidation(self, account_id: int, symbol: str, slot: str = BOTH) -> LiquidationResult | None:
         """The engine's liquidation price for a position — the calculator's, with the same inputs."""
+        inputs = self._liquidation_inputs(account_id, symbol, slot)
+        return None if inputs is None else liquidation_price(GENERIC, *inputs[0], **inputs[1])
+
+    def liquidation_price_of(self, account_id: int, symbol: str, slot: str = BOTH) -> Fraction | None:
+        """:meth:`liquidation`'s ``liquidation_price`` alone (None: no position, or no liquidation price)."""
+        inputs = self._liquidation_inputs(account_id, symbol, slot)
+        return None if inputs is None else liquidation_price_value(GENERIC, *inputs[0], **inputs[1])
+
+    def _liquidation_inputs(self, account_id: int, symbol: str, slot: str
+                            ) -> tuple[tuple[MarginMode, Any, list[Any]], dict[str, Any]] | None:
+        """The calculator's inputs for a position: (margin mode, wallet or position margin, legs), options."""
         account = self.account(account_id)
         position = account.position(symbol, slot)
         if position is None or position.size == 0:
@@ -639,17 +652,13 @@ class Engine:
         inst = self.markets[symbol].instrument
         fee = inst.taker_fee
         if position.margin_mode is MarginMode.ISOLATED:
-            return liquidation_price(
-                GENERIC, MarginMode.ISOLATED, self.position_margin(position),
-                [position.leg(inst, self.mark(symbol))], taker_fee=fee,
-            )
+            legs = [position.leg(inst, self.mark(symbol))]
+            return (MarginMode.ISOLATED, self.position_margin(position), legs), {"taker_fee": fee}
         legs = [p.leg(self.markets[p.symbol].instrument, self.mark(p.symbol)) for p in account.open_positions()
                 if p.margin_mode is MarginMode.CROSS]
         side = position.side if account.position_mode is PositionMode.HEDGE else None
-        return liquidation_price(
-            GENERIC, MarginMode.CROSS, self.wallet_balance(account), legs, target=symbol, target_side=side,
-            taker_fee=fee,
-        )
+        options = {"target": symbol, "target_side": side, "taker_fee": fee}
+        return (MarginMode.CROSS, self.wallet_balance(account), legs), options
 
     def margin_ratio(self, account_id: int, symbol: str | None = None, slot: str = BOTH) -> Fraction | None:
         """Cross: Σ MM / equity of the account; isolated (symbol given): MM / (PM + U) of that position."""

@@ -28,6 +28,7 @@ from perprisk.formulas.liquidation import (
     fixed_balance,
     liquidation_price,
     liquidation_price_reference,
+    liquidation_price_value,
     select_targets,
     solve_trigger_roots,
     solve_trigger_roots_reference,
@@ -152,11 +153,13 @@ def test_liquidation_price_equals_the_reference(case):
     try:
         reference = liquidation_price_reference(family, mode, wallet, positions, **kw)
     except ValidationError as err:
-        with pytest.raises(ValidationError) as caught:
-            liquidation_price(family, mode, wallet, positions, **kw)
-        assert (caught.value.field, caught.value.message) == (err.field, err.message)
+        for solver in (liquidation_price, liquidation_price_value):
+            with pytest.raises(ValidationError) as caught:
+                solver(family, mode, wallet, positions, **kw)
+            assert (caught.value.field, caught.value.message) == (err.field, err.message)
         return
     _same(liquidation_price(family, mode, wallet, positions, **kw), reference)
+    _same_price(liquidation_price_value(family, mode, wallet, positions, **kw), reference)
     targets, others = select_targets(mode, positions, target, target_side)
     fee_used = Fraction(fee) if family.uses_taker_fee else Fraction(0)
     c = fixed_balance(family, mode, wallet, others, fee_used)
@@ -230,7 +233,14 @@ def test_several_roots_nearest_to_mark_equals_the_reference(case, mode):
     chosen = [t for t in targets if side is None or mode is CROSS or t.side is side]
     count = len(solve_trigger_roots_reference(family, wallet, chosen, fee_used))
     event(f"{min(count, 3)} root(s); {'fast path' if tier_index(targets[0].tiers).contiguous else 'reference path'}")
-    _same(liquidation_price(family, mode, wallet, targets, **kw), liquidation_price_reference(family, mode, wallet, targets, **kw))
+    reference = liquidation_price_reference(family, mode, wallet, targets, **kw)
+    _same(liquidation_price(family, mode, wallet, targets, **kw), reference)
+    _same_price(liquidation_price_value(family, mode, wallet, targets, **kw), reference)
+
+
+def _same_price(price, reference) -> None:
+    """``liquidation_price_value`` is the reference's liquidation price, exactly and of the same type."""
+    assert price == reference.liquidation_price and type(price) is type(reference.liquidation_price)
 
 
 @SETTINGS

@@ -158,3 +158,20 @@ def test_state_hash_in_pieces_keeps_json_key_order_past_nine_accounts():
     engine.execute(c.BlockTrade(10, 9, "BTCUSDT", "buy", D("0.01"), D(100_000), False))
     expected = _whole_text_hash(engine)
     assert {_hash_in_chunks(engine, chunk) for chunk in (1, 2, 5, 4096)} == {expected}
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(commands(), min_size=0, max_size=40))
+def test_liquidation_price_alone_is_the_full_results_price(sequence):
+    """``liquidation_price_of`` (what the stress runner places stop-losses by) is :meth:`Engine.liquidation`'s
+    price for every account, cross or isolated, with a position or without."""
+    engine = fresh_engine()
+    for command in sequence:
+        try:
+            engine.execute(command)
+        except ValidationError:
+            pass
+    for account in ACCOUNTS:
+        full = engine.liquidation(account, "BTCUSDT")
+        expected = None if full is None else full.liquidation_price
+        assert engine.liquidation_price_of(account, "BTCUSDT") == expected

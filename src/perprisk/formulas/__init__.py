@@ -6,7 +6,12 @@ them into Decimals only through :mod:`perprisk.money` with a named rounding.
 
 from perprisk.formulas.bankruptcy import bankruptcy_price, isolated_bankruptcy_price
 from perprisk.formulas.families import FAMILIES, LiquidationFamily, get_family
-from perprisk.formulas.liquidation import LiquidationResult, liquidation_price, margin_balance
+from perprisk.formulas.liquidation import (
+    LiquidationResult,
+    liquidation_price,
+    liquidation_price_value,
+    margin_balance,
+)
 from perprisk.formulas.margin import (
     distance_pct,
     initial_margin,
@@ -32,6 +37,7 @@ __all__ = [
     "is_liquidatable",
     "isolated_bankruptcy_price",
     "liquidation_price",
+    "liquidation_price_value",
     "maintenance_margin",
     "margin_balance",
     "margin_ratio",

@@ -17,7 +17,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Sequence
+from typing import NamedTuple, Sequence
 
 from perprisk.errors import ValidationError
 from perprisk.formulas.bankruptcy import bankruptcy_price
@@ -351,9 +351,58 @@ def liquidation_price(
     taker_fee: Number = 0,
 ) -> LiquidationResult:
     """Liquidation price of the target market (``wallet_balance`` = position margin when isolated)."""
+    targets, others, fee, notes, c, mark, lp, other_mm = _solve(
+        family, margin_mode, wallet_balance, positions, target, target_side, taker_fee
+    )
+    if lp is None:
+        notes.append("no liquidation price: the margin covers the position at every positive price")
+    equity, maintenance = _trigger_at(family, c, targets, mark, fee)
+    return _result(family, margin_mode, wallet_balance, targets, others, target_side, mark, lp,
+                   equity, maintenance, other_mm, notes)
+
+
+def liquidation_price_value(
+    family: LiquidationFamily,
+    margin_mode: MarginMode,
+    wallet_balance: Number,
+    positions: Sequence[PositionLeg],
+    *,
+    target: str | None = None,
+    target_side: Side | None = None,
+    taker_fee: Number = 0,
+) -> Fraction | None:
+    """:func:`liquidation_price`'s ``liquidation_price`` alone (None: none), without the rest of the result
+    (the bankruptcy price, the figures at the mark): for callers that need only the price, many times over."""
+    return _solve(family, margin_mode, wallet_balance, positions, target, target_side, taker_fee).price
+
+
+class _Solved(NamedTuple):
+    """What the fast solver found, and what :func:`liquidation_price` builds its result from."""
+
+    targets: Sequence[PositionLeg]
+    others: Sequence[PositionLeg]
+    fee: Fraction  # the taker fee the family uses (0 when none)
+    notes: list[str]
+    c: Fraction  # the fixed balance: wallet (or position margin) + the other legs' PnL − their requirement
+    mark: Fraction
+    price: Fraction | None  # the liquidation price (the root nearest the mark), None when there is none
+    other_mm: Fraction  # the other legs' maintenance requirement
+
+
+def _solve(
+    family: LiquidationFamily,
+    margin_mode: MarginMode,
+    wallet_balance: Number,
+    positions: Sequence[PositionLeg],
+    target: str | None,
+    target_side: Side | None,
+    taker_fee: Number,
+) -> _Solved:
+    """The fast solver's liquidation price, and the pieces it was found from."""
     targets, others = select_targets(margin_mode, positions, target, target_side)
     fee, notes = _family_fee(family, taker_fee)
     c = Fraction(wallet_balance)
+    other_mm = Fraction(0)
     if others:  # the other cross legs (isolated has none): their PnL and requirement, computed once
         other_pnl, other_mm = _other_legs(family, others, fee)
         c += other_pnl - other_mm
@@ -363,11 +412,7 @@ def liquidation_price(
         lp: Fraction | None = roots[0]
     else:
         lp = min(roots, key=lambda r: (abs(r - mark), r)) if roots else None
-    if lp is None:
-        notes.append("no liquidation price: the margin covers the position at every positive price")
-    equity, maintenance = _trigger_at(family, c, targets, mark, fee)
-    return _result(family, margin_mode, wallet_balance, targets, others, target_side, mark, lp,
-                   equity, maintenance, other_mm if others else Fraction(0), notes)
+    return _Solved(targets, others, fee, notes, c, mark, lp, other_mm)
 
 
 def liquidation_price_reference(

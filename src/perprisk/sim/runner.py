@@ -696,12 +696,12 @@ class StressRunner:
         liquidation price (one source of truth for the formula: the engine's ``liquidation``)."""
         pop = self.population
         inst = self.instrument
-        result = self.engine.liquidation(account_id, self.symbol)
-        if result is None or result.liquidation_price is None:
+        liquidation_price = self.engine.liquidation_price_of(account_id, self.symbol)
+        if liquidation_price is None:
             self.stops_refused += 1
             return
         fraction = Fraction(Decimal(repr(float(pop.stop_fraction[i]))))  # drawn as a float statistic
-        level = Fraction(price) + (result.liquidation_price - Fraction(price)) * fraction
+        level = Fraction(price) + (liquidation_price - Fraction(price)) * fraction
         if side == "buy":  # a long's stop sells below
             trigger = round_to_step(level, inst.tick_size, Rounding.FLOOR)
             stop_side = "sell"
