@@ -312,6 +312,7 @@ class Engine:
         self.next_account_id = 1
         self.next_order_id = 1
         self.sequence = 0  # commands applied
+        self._checked_order: tuple[Any, int, int, Any] | None = None  # (command, sequence, order id, book's parse)
         self._events: list[Any] = []
 
     # ================================================================================== command entry
@@ -903,8 +904,8 @@ class Engine:
         if account.blocked and not c.reduce_only and quantity > closable:
             raise ValidationError("account_id", f"account {c.account_id} is in debt: only reducing orders")
         # everything the book itself checks (grid, trigger not already crossed, ...), without side effects
-        state.book.check(self._order_request(c, self.next_order_id),
-                         max_quantity=closable if c.reduce_only else None)
+        checked = state.book.check(self._order_request(c, self.next_order_id),
+                                   max_quantity=closable if c.reduce_only else None)
         # initial margin on entry, open orders included (opening quantity only)
         opening_qty = ZERO if c.reduce_only else max(ZERO, quantity - closable)
         if opening_qty > 0:
@@ -917,6 +918,8 @@ class Engine:
             else:
                 raise ValidationError("order_type", f"{c.symbol} has no mark price yet: use a limit order")
             self._check_opening(account, c.symbol, opening_qty, price)
+        # the book's parse of the order, for this command's apply when nothing is applied in between
+        self._checked_order = (c, self.sequence, self.next_order_id, checked)
 
     def _check_opening(self, account: Account, symbol: str, opening_qty: Decimal, price: Decimal | Fraction,
                        field: str = "quantity", extra: Decimal | Fraction = ZERO) -> None:
@@ -1069,9 +1072,13 @@ class Engine:
         self.orders[order_id] = meta
         self._dirty_accounts.add(c.account_id)
         self._events.append(ev.OrderAccepted(order_id, c.account_id, c.symbol, c.side, quantity, price, c.order_type))
-        max_quantity = self._closable(account, c.symbol, slot, c.side) if c.reduce_only else None
-        events = self.markets[c.symbol].book.submit_events(self._order_request(c, order_id),
-                                                           max_quantity=max_quantity)
+        book = self.markets[c.symbol].book
+        checked, self._checked_order = self._checked_order, None
+        if checked is not None and checked[0] is c and checked[1] == self.sequence and checked[2] == order_id:
+            events = book.submit_checked_events(checked[3])  # validated just now, in this state: not parsed again
+        else:  # replayed from the journal, or validated before other commands: parsed here
+            max_quantity = self._closable(account, c.symbol, slot, c.side) if c.reduce_only else None
+            events = book.submit_events(self._order_request(c, order_id), max_quantity=max_quantity)
         self._process_book_events(c.symbol, events)
 
     def _validate_CancelOrder(self, c: cmd.CancelOrder) -> None:
@@ -1617,7 +1624,8 @@ def _show(x: Fraction | Decimal) -> str:
 
 
 def _engine_state(engine: Engine) -> dict[str, Any]:
-    return {k: v for k, v in engine.__dict__.items() if k not in ("journal", "_events", "liquidator")}
+    return {k: v for k, v in engine.__dict__.items()
+            if k not in ("journal", "_events", "liquidator", "_checked_order")}
 
 
 def take_snapshot(engine: Engine) -> None:

@@ -359,3 +359,28 @@ def test_cancel_events_is_cancel_without_the_state(book_type):
         with pytest.raises(ValidationError) as refused:
             book.cancel_events(1)  # already cancelled
         assert refused.value.field == "order_id"
+
+
+def test_an_order_is_parsed_once_when_executed_and_again_when_the_state_moved_in_between():
+    """``execute`` hands the book's parse from validation to apply (one parse per order); an order validated
+    before another command was applied is parsed again at apply, so the book's checks see the state then."""
+    engine = Engine(CONFIG)
+    for command in (c.CreateAccount(), c.Deposit(1, "USDT", D(100_000)), c.SetMarkPrice("BTCUSDT", D("100000.0"), 0),
+                    c.CreateAccount(), c.Deposit(2, "USDT", D(100_000)),
+                    c.BlockTrade(1, 2, "BTCUSDT", "buy", D("0.1"), D("100000.0"))):
+        engine.execute(command)
+    book = engine.markets["BTCUSDT"].book
+    parses = []
+    original = book._parse
+    book._parse = lambda *args: parses.append(args[0].order_id) or original(*args)
+    stop = c.PlaceOrder(1, "BTCUSDT", "sell", D("0.1"), order_type="stop_market", trigger_price=D("95000.0"),
+                        reduce_only=True)
+    engine.execute(stop)
+    assert len(parses) == 1 and len(book._stops) == 1
+    later = c.PlaceOrder(1, "BTCUSDT", "sell", D("0.1"), order_type="stop_market", trigger_price=D("96000.0"),
+                         reduce_only=True)
+    engine.validate(later)
+    engine.execute(c.SetMarkPrice("BTCUSDT", D("95500.0"), 1))  # the mark moves past the later stop's trigger
+    with pytest.raises(ValidationError) as refused:
+        engine.apply(later)  # parsed again: the trigger is now crossed
+    assert refused.value.field == "trigger_price" and len(parses) == 3

@@ -156,17 +156,29 @@ class OrderBook(ABC):
         _, events = self._enter(request, max_quantity)
         return self._publish(events)
 
+    def submit_checked_events(self, order: BookOrder | StopOrder) -> tuple[BookEvent, ...]:
+        """:meth:`submit_events` for an order :meth:`check` returned, when nothing has changed the book since (the
+        caller's promise: the engine checks and submits within one command): it is not parsed again."""
+        return self._publish(self._admit(order))
+
     def _enter(self, request: OrderRequest, max_quantity: object) -> tuple[BookOrder | StopOrder, list[TickEvent]]:
         """Validate ``request`` and let the order in: held (a conditional order) or matched and rested."""
         order = self._parse(request, max_quantity)
+        return order, self._admit(order)
+
+    def _admit(self, order: BookOrder | StopOrder) -> list[TickEvent]:
+        """Let a parsed order in: held (a conditional order) or matched and rested."""
         if isinstance(order, StopOrder):
             self._stops.add(order, self._reference_price(order.reference))
-            return order, []
-        return order, self._submit_order(order)
+            return []
+        return self._submit_order(order)
 
-    def check(self, request: OrderRequest, *, max_quantity: Decimal | int | str | None = None) -> None:
-        """Validate ``request`` as :meth:`submit` would, without changing anything (raises ValidationError)."""
-        self._parse(request, max_quantity)
+    def check(
+        self, request: OrderRequest, *, max_quantity: Decimal | int | str | None = None
+    ) -> BookOrder | StopOrder:
+        """Validate ``request`` as :meth:`submit` would, without changing anything (raises ValidationError); returns
+        the order it describes, for :meth:`submit_checked_events`."""
+        return self._parse(request, max_quantity)
 
     def amend(
         self,
