@@ -119,6 +119,17 @@ def test_same_commands_same_events(sequence):
     assert outputs[0] == outputs[1]
 
 
+def engine_after(sequence) -> Engine:
+    """A fresh engine after ``sequence``, the commands it refuses skipped."""
+    engine = fresh_engine()
+    for command in sequence:
+        try:
+            engine.execute(command)
+        except ValidationError:
+            pass
+    return engine
+
+
 def _whole_text_hash(engine: Engine) -> str:
     """The state hash's definition: sha256 of the whole snapshot encoded at once."""
     text = json.dumps(engine.snapshot_state(), sort_keys=True, separators=(",", ":"), default=str)
@@ -139,12 +150,7 @@ def _hash_in_chunks(engine: Engine, chunk: int) -> str:
 def test_state_hash_written_in_pieces_is_the_hash_of_the_whole_snapshot(sequence, chunk):
     """``state_hash`` encodes the big sections a chunk at a time: the bytes, so the hash, must be those of the
     whole snapshot encoded at once, whatever the state and the chunk size."""
-    engine = fresh_engine()
-    for command in sequence:
-        try:
-            engine.execute(command)
-        except ValidationError:
-            pass
+    engine = engine_after(sequence)
     assert _hash_in_chunks(engine, chunk) == _whole_text_hash(engine)
 
 
@@ -165,12 +171,7 @@ def test_state_hash_in_pieces_keeps_json_key_order_past_nine_accounts():
 def test_liquidation_price_alone_is_the_full_results_price(sequence):
     """``liquidation_price_of`` (what the stress runner places stop-losses by) is :meth:`Engine.liquidation`'s
     price for every account, cross or isolated, with a position or without."""
-    engine = fresh_engine()
-    for command in sequence:
-        try:
-            engine.execute(command)
-        except ValidationError:
-            pass
+    engine = engine_after(sequence)
     for account in ACCOUNTS:
         full = engine.liquidation(account, "BTCUSDT")
         expected = None if full is None else full.liquidation_price
