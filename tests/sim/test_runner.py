@@ -13,6 +13,7 @@ import pytest
 from perprisk.errors import ValidationError
 from perprisk.sim.data import DEFAULT_CANDLES_FILE, load_price_candles, parse_time
 from perprisk.sim.runner import (
+    SETTLE,
     POLICY_NAMES,
     SUMMARY_KEYS,
     Scenario,
@@ -283,3 +284,24 @@ def test_progress_counts_work_weighted_by_its_cost(candles):
     initial = int((pop.entry_tick == 0).sum())
     assert len(seen) == ticks + initial // 1000
     assert done[0] == 1000 * runner_module.PROGRESS_OPENING
+
+
+class _Planted(StressRunner):
+    """A run with money created out of nothing at tick 8 (a full-check tick with ``check_every=4``) and the
+    event-derived open interest thrown off at tick 9."""
+
+    def _check(self, tick: int, full: bool) -> None:
+        if tick == 8:
+            balances = self.engine.ledger._balances[SETTLE]
+            balances["fees"] = balances.get("fees", Decimal(0)) + Decimal("0.37")
+        if tick == 9:
+            self.long_oi += Decimal("0.002")
+        super()._check(tick, full)
+
+
+def test_the_checks_find_a_planted_violation_and_report_the_first(candles):
+    s = _Planted(replace(SCENARIO, check_every=4), candles).run().summary
+    assert s["conservation_error"] == "0.37"
+    assert s["open_interest_imbalance"] == "0.002"
+    assert s["first_violation"].startswith("tick 8: conservation error")
+    assert s["checks"] == len(range(0, s["ticks"], 4)) + (1 if (s["ticks"] - 1) % 4 else 0)
