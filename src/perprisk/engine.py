@@ -674,10 +674,9 @@ class Engine:
         """(Σ long size, Σ short size) — equal in every market (SPEC invariant 2): summed, exactly, over every
         position slot of the market (the liquidation engine's included)."""
         sizes = list(map(_SIZE, self.market(symbol).positions))
-        with decimal.localcontext(EXACT_CONTEXT):  # C-level passes: net and gross, then long and short from them
-            net = sum(sizes, ZERO)
-            gross = sum(map(abs, sizes), ZERO)
-            return (gross + net) / 2, (gross - net) / 2
+        with decimal.localcontext(EXACT_CONTEXT):  # C-level passes: the longs, the net, and shorts from them
+            longs = sum(filter(ZERO.__lt__, sizes), ZERO)
+            return longs, longs - sum(sizes, ZERO)
 
     def conservation_error(self) -> dict[str, Decimal]:
         return self.ledger.conservation_error()
@@ -1417,6 +1416,7 @@ class Engine:
         balances -= dirty
         dirty.discard(LIQUIDATION_ENGINE_ID)
         balances.discard(LIQUIDATION_ENGINE_ID)
+        held = self._held_priced_assets()
         for account_id in sorted(balances):
             account = self.accounts.get(account_id)
             keys = self._scan_keys.get(account_id)
@@ -1424,15 +1424,15 @@ class Engine:
                 dirty.add(account_id)  # nothing in the scanner to re-value: the full path decides
                 continue
             orders = self.orders.of(account_id)
-            if self._moves_with_prices(account, orders):
+            if self._moves_with_prices(account, orders, held):
                 self._volatile.add(account_id)
-            for key in keys:
+            for key in keys:  # the engine's own units: exact balances, known keys (no re-checks)
                 if key[0] == "cross":
-                    scanner.rebalance(key, self._scan_collateral(account, orders))
+                    scanner.revalue(key, self._scan_collateral(account, orders))
                 else:
                     position = account.positions[(key[2], key[3])]
                     settle = self.markets[key[2]].instrument.settle
-                    scanner.rebalance(key, self.ledger.balance(position.margin_account, settle))
+                    scanner.revalue(key, self.ledger.balance(position.margin_account, settle))
         for account_id in sorted(dirty):
             self._volatile.discard(account_id)
             for key in self._scan_keys.pop(account_id, ()):
@@ -1441,7 +1441,7 @@ class Engine:
             if account is None:
                 continue
             orders = self.orders.of(account_id)
-            if self._moves_with_prices(account, orders):
+            if self._moves_with_prices(account, orders, held):
                 self._volatile.add(account_id)
             keys: list[tuple] = []
             cross: list[ScanPosition] = []
@@ -1475,16 +1475,22 @@ class Engine:
         as_decimal = exact_decimal(rational)  # the scanner's decimal path avoids mixed comparisons
         return rational if as_decimal is None else as_decimal
 
-    def _moves_with_prices(self, account: Account, orders: list[OrderMeta]) -> bool:
+    def _held_priced_assets(self) -> tuple[str, ...]:
+        """The collateral assets priced by a market that some ledger account holds (none on the usual
+        single-asset venue, or where nobody deposited them): what :meth:`_moves_with_prices` must look at."""
+        return tuple(asset for asset in self._priced_assets if self.ledger.holders(asset))
+
+    def _moves_with_prices(self, account: Account, orders: list[OrderMeta], held: tuple[str, ...]) -> bool:
         """Whether an account's scan inputs move with prices (re-sent before every scan): collateral in an
-        asset priced by a market, or an order without a price (its margin is reserved at the mark)."""
+        asset priced by a market (``held``: :meth:`_held_priced_assets`), or an order without a price (its
+        margin is reserved at the mark)."""
         for m in orders:
             if m.price is None and not m.reduce_only:
                 return True
-        if not self._priced_assets:  # collateral only in assets no market prices (the usual single-asset venue)
+        if not held:
             return False
         wallet, balance = account.wallet, self.ledger.balance
-        return any(balance(wallet, asset) for asset in self._priced_assets)
+        return any(balance(wallet, asset) for asset in held)
 
     def risk_candidates(self, symbols: set[str] | None) -> list[tuple[Account, Position | None]]:
         """Margin units the scanner flags (exactly confirmed there), in the order of the exact reference loop."""

@@ -150,6 +150,12 @@ class Ledger:
         balances = self._balances.get(asset)
         return ZERO if balances is None else balances.get(account, ZERO)
 
+    def holders(self, asset: str) -> int:
+        """How many ledger accounts have a balance entry in ``asset`` (0: nobody has ever held it, or it was
+        never moved; a positive count may include accounts back at zero)."""
+        balances = self._balances.get(asset)
+        return 0 if balances is None else len(balances)
+
     def balances_of(self, account: str) -> dict[str, Decimal]:
         """The non-zero balances of one ledger account, by asset (in the order the ledger first saw each asset)."""
         out: dict[str, Decimal] = {}

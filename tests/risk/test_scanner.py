@@ -459,13 +459,14 @@ def test_rebalance_is_an_upsert_with_the_new_balance_in_place(kind) -> None:
 def test_rebalance_in_place_flags_as_a_fresh_upsert(units, marks) -> None:
     """Property: balances moved again and again (crossing between "liquidatable below", "above", "never" and
     "always"), then scanned at random marks, flag exactly what a reference scanner built from the final balances
-    flags — the fast scanner's in-place threshold updates never leave a stale slot."""
+    flags — the fast scanner's in-place threshold updates never leave a stale slot, through ``rebalance`` or the
+    engine's ``revalue``."""
     moved = make(FastScanner, {"BTCUSDT": D("100000")})
     fresh = make(ReferenceScanner, {"BTCUSDT": D("100000")})
     for i, (size, first, later) in enumerate(units):
         moved.upsert_isolated(i, "BTCUSDT", D(size) * D("0.005"), D(first) / 100)
-        for balance in later:
-            moved.rebalance(i, D(balance) / 100)
+        for k, balance in enumerate(later):  # the public rebalance and the engine's unchecked revalue, mixed
+            (moved.rebalance if (i + k) % 2 else moved.revalue)(i, D(balance) / 100)
         fresh.upsert_isolated(i, "BTCUSDT", D(size) * D("0.005"), D(later[-1]) / 100)
     for mark in marks:
         price = D(mark)

@@ -349,8 +349,13 @@ class Scanner(ABC):
     def rebalance(self, key: Hashable, balance: object) -> None:
         """Give an existing unit a new balance (its quote, or its collateral value), its positions unchanged —
         what funding, fees and margin moves do; the same as upserting the unit again with that balance."""
-        old = self._units[self._known(key)]
-        unit = ScanUnit(old.key, old.kind, _exact_balance(balance, "balance"), old.positions)
+        self.revalue(self._known(key), _exact_balance(balance, "balance"))
+
+    def revalue(self, key: Hashable, balance: Exact) -> None:
+        """:meth:`rebalance` for a caller whose key is known and whose balance is already exact (a Decimal or a
+        Fraction) — the engine's own margin units, as :meth:`put`: nothing is re-checked."""
+        old = self._units[key]
+        unit = ScanUnit(old.key, old.kind, balance, old.positions)
         self._prepare(unit)  # may refuse (nothing changed yet)
         self._delete(old)
         self._units[unit.key] = unit
@@ -800,11 +805,11 @@ class FastScanner(Scanner):
 
     # ----------------------------------------------------------------------------------- updates
 
-    def rebalance(self, key: Hashable, balance: object) -> None:
-        """As :meth:`Scanner.rebalance`; a single-leg unit whose threshold stays in the same array (or stays
+    def revalue(self, key: Hashable, balance: Exact) -> None:
+        """As :meth:`Scanner.revalue`; a single-leg unit whose threshold stays in the same array (or stays
         "never") gets its new threshold written in its slot, without freeing and re-allocating it."""
-        old = self._units[self._known(key)]
-        unit = ScanUnit(old.key, old.kind, _exact_balance(balance, "balance"), old.positions)
+        old = self._units[key]
+        unit = ScanUnit(old.key, old.kind, balance, old.positions)
         entry = self._entries[key]
         if entry.acct < 0:
             bound = self._threshold(unit)
@@ -818,7 +823,7 @@ class FastScanner(Scanner):
                     entry.unit = unit
                     self._units[key] = unit
                     return
-        super().rebalance(key, balance)
+        super().revalue(key, balance)
 
     def _prepare(self, unit: ScanUnit) -> None:
         bound = self._threshold(unit)
