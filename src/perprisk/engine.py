@@ -22,6 +22,8 @@ from enum import Enum
 from operator import attrgetter
 from typing import Any, Callable, Iterable, Sequence
 
+import orjson
+
 from perprisk import commands as cmd
 from perprisk import events as ev
 from perprisk.account import BOTH, LONG, SHORT, Account, MarketSettings, Position, PositionMode
@@ -1467,7 +1469,8 @@ class Engine:
 
     def _scan_collateral(self, account: Account, orders: list[OrderMeta]) -> Decimal | Fraction:
         """A cross unit's balance for the scanner: collateral value − order margin (exact)."""
-        if self.fast_paths and not orders:  # the collateral value is all: an exact Decimal when it is one
+        if self.fast_paths and all(m.reduce_only for m in orders):
+            # no order margin (reduce-only orders reserve none): the collateral value is all, a Decimal when exact
             collateral = self._collateral_exact(account.wallet)
             if collateral is not None:
                 return collateral
@@ -1572,10 +1575,10 @@ class Engine:
                 continue
             hasher.update(b"{")
             entries = big[name]()
-            separator = ""
+            separator = b""
             while chunk := dict(itertools.islice(entries, HASH_CHUNK)):
-                hasher.update(f"{separator}{_canonical_json(chunk)[1:-1]}".encode())
-                separator = ","
+                hasher.update(separator + _canonical_bytes(chunk)[1:-1])
+                separator = b","
             hasher.update(b"}")
         hasher.update(b"}")
         return hasher.hexdigest()
@@ -1588,6 +1591,17 @@ HASH_CHUNK = 4096
 def _canonical_json(value: Any) -> str:
     """The state hash's encoding: JSON with sorted keys, no spaces, anything else as its ``str``."""
     return json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
+
+
+def _canonical_bytes(value: Any) -> bytes:
+    """:func:`_canonical_json` as UTF-8 bytes, written by orjson (~10× faster on the big sections' entries:
+    dicts and lists of strings and booleans) when it gives the same bytes — an ASCII text, which is what
+    ``json.dumps`` writes too (it escapes the rest); else, or if orjson refuses the value, by ``json``."""
+    try:
+        data = orjson.dumps(value, default=str, option=orjson.OPT_SORT_KEYS)
+    except TypeError:  # e.g. an integer beyond 64 bits
+        data = b""
+    return data if data and data.isascii() else _canonical_json(value).encode()
 
 
 def _position_mode(value: object) -> PositionMode:

@@ -3,7 +3,8 @@ open) decide exactly as the rational reference code: an engine with ``fast_paths
 both must emit the same events, refuse with the same field and message, and reach the same state hash — on
 random command sequences and at the refusal boundaries (required == available, leverage at a tier boundary,
 trades at the edge of the mark band).  The decimal figures themselves are checked against the functions they
-stand for (collateral value, available balance, cross equity less order margin)."""
+stand for (collateral value, available balance, cross equity less order margin, the scanner's balance of a
+cross unit)."""
 
 from __future__ import annotations
 
@@ -158,6 +159,9 @@ def test_decimal_figures_equal_the_rational_functions(sequence):
             base, terms = engine._cross_margin_exact(account, with_positions=False)
             margin = Fraction(base) - sum((Fraction(n) / Fraction(lev) for lev, n in terms.items()), Fraction(0))
             assert margin == engine.cross_equity(account) - engine.order_margin(account)
+            # the scanner's balance of a cross unit (its fast path also covers reduce-only orders: no margin)
+            scan_balance = engine._scan_collateral(account, engine.orders.of(account.account_id))
+            assert Fraction(scan_balance) == engine.collateral_value(account.wallet) - engine.order_margin(account)
 
 
 @settings(max_examples=300, deadline=None)
