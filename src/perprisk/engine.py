@@ -26,7 +26,7 @@ import orjson
 
 from perprisk import commands as cmd
 from perprisk import events as ev
-from perprisk.account import BOTH, LONG, SHORT, Account, MarketSettings, Position, PositionMode
+from perprisk.account import BOTH, LONG, SHORT, Account, MarketSettings, Position, PositionMode, SlottedState
 from perprisk.book import FastOrderBook, OrderBook
 from perprisk.book.events import Cancellation, Fill, StopTriggered
 from perprisk.book.orders import (
@@ -179,8 +179,8 @@ class EngineConfig:
     keep_ledger_history: bool = True
 
 
-@dataclass
-class OrderMeta:
+@dataclass(slots=True)
+class OrderMeta(SlottedState):
     """What the engine remembers of a live order (the book holds the matching state)."""
 
     order_id: int
@@ -1595,13 +1595,14 @@ def _canonical_json(value: Any) -> str:
 
 def _canonical_bytes(value: Any) -> bytes:
     """:func:`_canonical_json` as UTF-8 bytes, written by orjson (~10× faster on the big sections' entries:
-    dicts and lists of strings and booleans) when it gives the same bytes — an ASCII text, which is what
-    ``json.dumps`` writes too (it escapes the rest); else, or if orjson refuses the value, by ``json``."""
+    dicts and lists of strings and booleans) when it gives the same bytes — a text of printable ASCII and the
+    escapes both write; ``json.dumps`` escapes everything else (non-ASCII, DEL) — else, or if orjson refuses the
+    value, by ``json``."""
     try:
         data = orjson.dumps(value, default=str, option=orjson.OPT_SORT_KEYS)
     except TypeError:  # e.g. an integer beyond 64 bits
         data = b""
-    return data if data and data.isascii() else _canonical_json(value).encode()
+    return data if data and data.isascii() and b"\x7f" not in data else _canonical_json(value).encode()
 
 
 def _position_mode(value: object) -> PositionMode:

@@ -180,6 +180,7 @@ def test_liquidation_price_alone_is_the_full_results_price(sequence):
 
 _JSON_VALUES = st.recursive(
     st.none() | st.booleans() | st.integers(-(2**80), 2**80) | st.text(max_size=6)
+    | st.text(st.characters(max_codepoint=0x7F), max_size=6)  # every ASCII character, controls and DEL too
     | st.decimals(allow_nan=False, allow_infinity=False, places=4),
     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=4), inner, max_size=4),
     max_leaves=20,
@@ -190,7 +191,7 @@ _JSON_VALUES = st.recursive(
 @given(_JSON_VALUES)
 def test_the_fast_canonical_bytes_are_the_json_bytes(value):
     """``_canonical_bytes`` (orjson where it writes the same bytes) is ``json.dumps`` with sorted keys, no spaces
-    and ``str`` for the rest — over non-ASCII text (json escapes it), integers beyond 64 bits (orjson refuses
+    and ``str`` for the rest — over ASCII control characters and DEL, non-ASCII text (json escapes them), integers beyond 64 bits (orjson refuses
     them), Decimals and key order.  Floats are left out: the state holds none (numbers of record are strings),
     and the two libraries write some of them differently."""
     assert engine_module._canonical_bytes(value) == engine_module._canonical_json(value).encode()
