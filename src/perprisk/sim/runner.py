@@ -116,6 +116,19 @@ SETTLE = "USDT"
 LIQUIDATING_STEPS = ("tier_down", "takeover")
 STEP_NAMES = ("auto_add_margin", "cancel_orders", "self_offset", "tier_down", "takeover", "liquidation_fee")
 CENT = Decimal("0.01")
+#: The events :meth:`StressRunner._absorb` tallies (it skips the others at once).
+_TALLIED = frozenset(
+    {
+        ev.FundingPaid,
+        ev.PositionChanged,
+        ev.LiquidationStep,
+        ev.AdlExecuted,
+        ev.Disposal,
+        ev.DebtRecorded,
+        ev.LossSocialized,
+        ev.OrderTriggered,
+    }
+)
 #: Phases of a tick whose wall time a run reports (``performance["phases_s"]``).
 PHASES = ("funding", "quotes", "exits", "entries", "mark_update", "checks")
 #: Progress is counted in units of work, so the bar moves with the time a run takes.  Measured on 100,000
@@ -506,7 +519,11 @@ class StressRunner:
         t = self.totals
         for e in events:
             kind = type(e)
-            if kind is ev.PositionChanged:
+            if kind not in _TALLIED:
+                continue  # most events (balances, fees, settings, trades, orders) are not tallied here
+            if kind is ev.FundingPaid:  # the commonest tallied kinds first
+                t.funding_payments += 1
+            elif kind is ev.PositionChanged:
                 old = self.sizes.get(e.account_id, Decimal(0))
                 new = e.size
                 if old > 0:
@@ -553,8 +570,6 @@ class StressRunner:
                 t.socialized += e.amount
             elif kind is ev.OrderTriggered:
                 t.stops_triggered += 1
-            elif kind is ev.FundingPaid:
-                t.funding_payments += 1
 
     # ------------------------------------------------------------------------------ set-up
 
