@@ -613,6 +613,31 @@ class Engine:
             return False
         return _at_most_zero(constant, terms) is True
 
+    def _amend_fits(self, account: Account, symbol: str, meta: OrderMeta, new_qty: Decimal,
+                    new_price: Decimal | None) -> bool:
+        """True when an amended order's extra initial margin fits the available balance (the check of
+        ``_validate_AmendOrder``), decided in exact decimals; False when it does not or cannot be decided so."""
+        price = meta.price
+        if not (self.fast_paths and new_price is not None and price is not None and is_exact_number(new_qty)
+                and is_exact_number(new_price) and is_exact_number(meta.remaining) and is_exact_number(price)):
+            return False
+        leverage = account.market(symbol).leverage
+        if not is_exact_number(leverage) or leverage <= 0:
+            return False
+        parts = self._cross_margin_exact(account)
+        if parts is None:
+            return False
+        base, terms = parts
+        try:
+            extra = _subtract(_multiply(new_qty, new_price), _multiply(meta.remaining, price))
+            if extra <= 0:
+                return True  # no extra margin to find
+            # extra / L ≤ available = base − Σ terms[L']/L'  ⇔  −base + Σ (terms + {L: extra})[L'] / L' ≤ 0
+            terms[leverage] = _add(terms.get(leverage, ZERO), extra)
+        except _NOT_EXACT:
+            return False
+        return _at_most_zero(base.copy_negate(), terms) is True
+
     def _reduction_fits(self, account: Account, position: Position, mark: Decimal, cost: Decimal) -> bool:
         """True when ``cost`` ≤ the margin a pure reduction draws on (:meth:`isolated_equity` of ``position``,
         or :meth:`cross_equity` − :meth:`order_margin`), decided in exact decimals; False when not or undecided."""
@@ -1110,6 +1135,8 @@ class Engine:
             new_qty = _grid_quantity(c.quantity, inst)
         account = self.accounts[c.account_id]
         if not meta.reduce_only and (new_qty > meta.remaining or (new_price or 0) > (meta.price or 0)):
+            if self._amend_fits(account, c.symbol, meta, new_qty, new_price):
+                return  # decided in exact decimals; otherwise the reference below decides
             extra = Fraction(new_qty) * Fraction(new_price or 0) - Fraction(meta.remaining) * Fraction(meta.price or 0)
             leverage = account.market(c.symbol).leverage
             if extra > 0 and extra / Fraction(leverage) > self.available_balance(account):

@@ -1,5 +1,5 @@
 """The engine's exact-decimal fast paths (margin on entry, the mark band, a reduction's cost, isolated margin on
-open) decide exactly as the rational reference code: an engine with ``fast_paths`` off is the reference, and
+open, the margin of an amended order) decide exactly as the rational reference code: an engine with ``fast_paths`` off is the reference, and
 both must emit the same events, refuse with the same field and message, and reach the same state hash — on
 random command sequences and at the refusal boundaries (required == available, leverage at a tier boundary,
 trades at the edge of the mark band).  The decimal figures themselves are checked against the functions they
@@ -108,6 +108,17 @@ def place_order(draw):
 
 
 @st.composite
+def amend_order(draw):
+    """An amendment of one of the first orders: a new price near the mark and/or a new quantity (larger ones
+    need more margin: the fast path of the check decides those)."""
+    symbol = draw(symbols)
+    price = draw(st.one_of(st.none(), near_mark(symbol)))
+    quantity = draw(st.one_of(st.none(), st.integers(1, 6000).map(lambda n: D(n) * D("0.001"))))
+    assume(price is not None or quantity is not None)
+    return c.AmendOrder(draw(accounts), symbol, draw(st.integers(1, 30)), price=price, quantity=quantity)
+
+
+@st.composite
 def mark_move(draw):
     symbol = draw(symbols)
     base = 100_000 if symbol == "BTCUSDT" else 2_500
@@ -125,6 +136,7 @@ def commands():
                   st.integers(1, 5_000).map(lambda n: D(n) / 100)),
         st.builds(c.Withdraw, accounts, st.just("USDT"), st.integers(1, 3_000).map(D)),
         st.builds(c.CancelOrder, accounts, symbols, st.integers(1, 30)),
+        amend_order(), amend_order(),
         st.builds(c.AdjustIsolatedMargin, accounts, symbols, st.integers(-500, 500).map(D)),
     )
 
@@ -270,6 +282,39 @@ def test_block_trade_at_the_edge_of_the_mark_band(mark, ticks, direction):
                          setup)[-1:]
     away = abs(Fraction(price) - Fraction(mark_d)) > Fraction(mark_d) * Fraction(D("0.05"))
     assert (result[0] == "refused" and result[1] == "price") == away, result
+
+
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.integers(1, 400), st.sampled_from([1, 3, 7, 20, 125]).map(D), st.integers(-20, 20),
+       st.sampled_from([-1, 0, 1]), st.booleans())
+def test_an_amendment_needing_exactly_the_available_balance(lots, leverage, ticks_up, nudge, with_position):
+    """Amending a resting buy to a larger quantity (and a price ``ticks_up`` away) needs the extra notional / L:
+    a deposit that leaves exactly that available passes, 1e-8 less is refused — on both engines, message
+    included."""
+    inst = btc_instrument()
+    mark, price = D("100000.0"), D("95000.0")
+    new_price = price + ticks_up * D("0.1")
+    quantity, new_quantity = D("0.01"), D("0.01") + lots * D("0.001")
+    extra = Fraction(new_quantity) * Fraction(new_price) - Fraction(quantity) * Fraction(price)
+    assume(extra > 0)
+    required = (Fraction(quantity) * Fraction(price) + extra) / Fraction(leverage)  # both orders' margin at the end
+    setup = [c.CreateAccount(), c.CreateAccount(), c.Deposit(1, "USDT", D(10**9)), c.SetMarkPrice("BTCUSDT", mark, 0),
+             c.SetLeverage(2, "BTCUSDT", leverage)]
+    if with_position:  # an open position's margin and unrealized PnL (bought above the mark) count too
+        setup.append(c.Deposit(2, "USDT", D(10_000)))
+        setup.append(c.BlockTrade(2, 1, "BTCUSDT", "buy", D("0.02"), D("100100.0")))
+    engine = Engine(EngineConfig(markets=(inst,)))
+    for command in setup:
+        engine.execute(command)
+    already = engine.available_balance(engine.accounts[2])  # before the order and the amendment's deposit
+    deposit = round_to_step(required - already, STEP, Rounding.CEILING) + nudge * STEP
+    assume(deposit > 0)
+    setup += [c.Deposit(2, "USDT", deposit), c.PlaceOrder(2, "BTCUSDT", "buy", quantity, price=price)]
+    (result,) = run_both([c.AmendOrder(2, "BTCUSDT", 1, price=new_price, quantity=new_quantity)],
+                         EngineConfig(markets=(inst,)), setup)[-1:]
+    assert (result[0] == "ok") == (already + Fraction(deposit) >= required), (result, deposit, required)
+    if result[0] == "refused":
+        assert result[1] == "quantity" and "initial margin exceeds the available balance" in result[2]
 
 
 @pytest.mark.parametrize("nudge", [-1, 0, 1])
