@@ -594,24 +594,18 @@ class Engine:
         fee = inst.taker_fee
         if not (is_exact_number(leverage) and is_exact_number(fee)) or leverage <= 0:
             return False
-        parts = self._cross_margin_exact(account)
-        if parts is None:
-            return False
-        base, terms = parts
         try:
             # the leverage must fit the tier of the resulting notional (the reference's sum, then exact)
             current = sum((abs(p.size) for p in account.positions.values() if p.symbol == symbol), ZERO)
             notional = _multiply(_add(current, opening_qty), price)
             if leverage > inst.tiers.tier_for_notional_clamped(notional).max_leverage:
                 return False
-            # required = opening/L + opening × max(fee, 0) + extra ≤ available = base − Σ terms[L]/L
-            #   ⇔  (opening × max(fee, 0) + extra − base) + Σ (terms + {L: opening})[L'] / L' ≤ 0
+            # required = opening/L + opening × max(fee, 0) + extra
             opening = _multiply(opening_qty, price)
-            constant = _subtract(_add(_multiply(opening, fee) if fee > 0 else ZERO, extra), base)
-            terms[leverage] = _add(terms.get(leverage, ZERO), opening)
+            charge = _add(_multiply(opening, fee) if fee > 0 else ZERO, extra)
         except _NOT_EXACT:
             return False
-        return _at_most_zero(constant, terms) is True
+        return self._margin_fits(account, leverage, opening, charge)
 
     def _amend_fits(self, account: Account, symbol: str, meta: OrderMeta, new_qty: Decimal,
                     new_price: Decimal | None) -> bool:
@@ -624,19 +618,27 @@ class Engine:
         leverage = account.market(symbol).leverage
         if not is_exact_number(leverage) or leverage <= 0:
             return False
+        try:
+            extra = _subtract(_multiply(new_qty, new_price), _multiply(meta.remaining, price))
+        except _NOT_EXACT:
+            return False
+        return extra <= 0 or self._margin_fits(account, leverage, extra, ZERO)  # extra ≤ 0: no margin to find
+
+    def _margin_fits(self, account: Account, leverage: Decimal, notional: Decimal, charge: Decimal) -> bool:
+        """True when ``notional / leverage + charge`` ≤ :meth:`available_balance`, decided in exact decimals;
+        False when not, or when it cannot be decided so."""
         parts = self._cross_margin_exact(account)
         if parts is None:
             return False
         base, terms = parts
         try:
-            extra = _subtract(_multiply(new_qty, new_price), _multiply(meta.remaining, price))
-            if extra <= 0:
-                return True  # no extra margin to find
-            # extra / L ≤ available = base − Σ terms[L']/L'  ⇔  −base + Σ (terms + {L: extra})[L'] / L' ≤ 0
-            terms[leverage] = _add(terms.get(leverage, ZERO), extra)
+            # notional/L + charge ≤ available = base − Σ terms[L']/L'
+            #   ⇔  (charge − base) + Σ (terms + {L: notional})[L'] / L' ≤ 0
+            constant = _subtract(charge, base)
+            terms[leverage] = _add(terms.get(leverage, ZERO), notional)
         except _NOT_EXACT:
             return False
-        return _at_most_zero(base.copy_negate(), terms) is True
+        return _at_most_zero(constant, terms) is True
 
     def _reduction_fits(self, account: Account, position: Position, mark: Decimal, cost: Decimal) -> bool:
         """True when ``cost`` ≤ the margin a pure reduction draws on (:meth:`isolated_equity` of ``position``,
