@@ -261,7 +261,15 @@ class MarketState:
     timestamp_ms: int = 0
     current_rate: Decimal = Decimal("0.0001")  # last settled rate: the fair price's funding basis
     funding_history: list[tuple[int, Decimal, Decimal]] = field(default_factory=list)  # (time, rate, mark)
-    positions: list[Position] = field(default_factory=list)  # every position slot ever opened in the market
+    #: the market's open positions by (account id, slot), in the order they opened: a position that goes flat
+    #: leaves it, and comes back at the end when it reopens (a long run closes most of the positions it opens)
+    positions: dict[tuple[int, str], Position] = field(default_factory=dict)
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        positions = state.get("positions")
+        if isinstance(positions, list):  # an engine snapshot from before: every position slot ever opened
+            state["positions"] = {(p.account_id, p.slot): p for p in positions if p.size}
+        self.__dict__.update(state)
 
     @classmethod
     def create(cls, instrument: Instrument, book: OrderBook, config: "EngineConfig") -> "MarketState":
@@ -701,8 +709,8 @@ class Engine:
 
     def open_interest(self, symbol: str) -> tuple[Decimal, Decimal]:
         """(Σ long size, Σ short size) — equal in every market (SPEC invariant 2): summed, exactly, over every
-        position slot of the market (the liquidation engine's included)."""
-        sizes = list(map(_SIZE, self.market(symbol).positions))
+        open position of the market (the liquidation engine's included; flat slots leave ``MarketState.positions``)."""
+        sizes = list(map(_SIZE, self.market(symbol).positions.values()))
         with decimal.localcontext(EXACT_CONTEXT):  # C-level passes: the longs, the net, and shorts from them
             longs = sum(filter(ZERO.__lt__, sizes), ZERO)
             return longs, longs - sum(sizes, ZERO)
@@ -1183,10 +1191,11 @@ class Engine:
             settings = account.market(symbol)
             position = Position(account.account_id, symbol, slot, settings.margin_mode, settings.leverage)
             account.positions[(symbol, slot)] = position
-            self.markets[symbol].positions.append(position)
-        elif position.size == 0:  # a flat slot takes the current settings
+            self.markets[symbol].positions[(account.account_id, slot)] = position
+        elif position.size == 0:  # a flat slot takes the current settings, and rejoins the market's positions
             settings = account.market(symbol)
             position.margin_mode, position.leverage = settings.margin_mode, settings.leverage
+            self.markets[symbol].positions[(account.account_id, slot)] = position
         return position
 
     def _settle_fill(self, symbol: str, fill: Fill) -> None:
@@ -1228,6 +1237,8 @@ class Engine:
             margin_account = position.margin_account
             was_open = position.size
             opening = qty - position.apply_fill(qty if side == "buy" else -qty, price)
+            if position.size == 0:  # flat: it leaves the market's open positions
+                del self.markets[symbol].positions[(account.account_id, slot)]
             if position.margin_mode is MarginMode.ISOLATED and opening > 0:
                 margin = self._isolated_margin_on_open(opening, price, position.leverage)
                 self.ledger.transfer(account.wallet, margin_account, settle, margin, "isolated margin on open")
@@ -1361,8 +1372,8 @@ class Engine:
         assert mark is not None
         settle = state.instrument.settle
         pool = f"funding/{c.symbol}"
-        # the market's open positions by account (a stable sort keeps each account's slots in their own order)
-        paying = sorted((p for p in state.positions if p.size), key=_ACCOUNT_ID)
+        # the market's open positions by account (a stable sort keeps each account's slots in the order they opened)
+        paying = sorted((p for p in state.positions.values() if p.size), key=_ACCOUNT_ID)
         move, events, symbol = self.ledger.move, self._events, c.symbol
         for position in paying:
             size = position.size

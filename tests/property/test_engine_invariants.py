@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import pickle
 from decimal import Decimal as D
 
 from hypothesis import HealthCheck, given, settings
@@ -195,3 +196,65 @@ def test_the_fast_canonical_bytes_are_the_json_bytes(value):
     them), Decimals and key order.  Floats are left out: the state holds none (numbers of record are strings),
     and the two libraries write some of them differently."""
     assert engine_module._canonical_bytes(value) == engine_module._canonical_json(value).encode()
+
+
+def _assert_market_lists_the_open_positions(engine: Engine) -> None:
+    for symbol, state in engine.markets.items():
+        expected = {
+            (account.account_id, slot): position
+            for account in engine.accounts.values()
+            for (sym, slot), position in account.positions.items()
+            if sym == symbol and position.size != 0
+        }
+        assert state.positions.keys() == expected.keys()
+        assert all(state.positions[k] is expected[k] for k in expected)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(commands(), min_size=0, max_size=60))
+def test_the_market_lists_exactly_the_open_positions(sequence):
+    """``MarketState.positions`` (what open interest and funding walk) holds every open position of the market
+    — the liquidation engine's too — and no flat one, whatever the commands did."""
+    _assert_market_lists_the_open_positions(engine_after(sequence))
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.tuples(st.sampled_from([1, 2, 3]), st.sampled_from(["open", "close", "flip"]),
+                          st.sampled_from(["buy", "sell"]), st.integers(1, 50)), min_size=1, max_size=40))
+def test_positions_closed_flipped_and_reopened_leave_and_rejoin_the_market(steps):
+    """Exact closes (random sequences rarely close a position to exactly zero): after every trade, the market
+    lists exactly the open positions — a closed one leaves, a reopened one comes back, a flipped one stays."""
+    engine = fresh_engine()
+    engine.execute(c.Deposit(4, "USDT", D(10**7)))  # account 4 takes the other side of everything
+    for account, action, side, lots in steps:
+        position = engine.accounts[account].position("BTCUSDT", "both")
+        size = position.size if position is not None else D(0)
+        if action == "close" and size == 0:
+            continue
+        if action == "close":
+            side, quantity = ("sell" if size > 0 else "buy"), abs(size)
+        elif action == "flip" and size != 0:
+            side, quantity = ("sell" if size > 0 else "buy"), abs(size) + D(lots) / 1000
+        else:
+            quantity = D(lots) / 1000
+        engine.execute(c.BlockTrade(account, 4, "BTCUSDT", side, quantity, D(100_000), action == "close"))
+        _assert_market_lists_the_open_positions(engine)
+        check_invariants(engine)
+
+
+def test_a_snapshot_listing_every_slot_ever_opened_still_loads():
+    """Engine snapshots from before kept every position slot ever opened in a list: they load as the open ones."""
+    engine = Engine(CONFIG)
+    for account in (1, 2, 3):
+        engine.execute(c.CreateAccount())
+        engine.execute(c.Deposit(account, "USDT", D(50_000)))
+    engine.execute(c.SetMarkPrice("BTCUSDT", D(100_000), 0))
+    engine.execute(c.BlockTrade(1, 2, "BTCUSDT", "buy", D("0.1"), D(100_000), False))
+    engine.execute(c.BlockTrade(3, 2, "BTCUSDT", "buy", D("0.2"), D(100_000), False))
+    engine.execute(c.BlockTrade(1, 2, "BTCUSDT", "sell", D("0.1"), D(100_000), True))  # 1 is flat again
+    state = engine.markets["BTCUSDT"]
+    old_layout = dict(state.__dict__, positions=[engine.accounts[a].positions[("BTCUSDT", "both")] for a in (1, 2, 3)])
+    restored = object.__new__(type(state))
+    restored.__setstate__(pickle.loads(pickle.dumps(old_layout)))
+    assert list(restored.positions) == [(2, "both"), (3, "both")]
+    assert [p.size for p in restored.positions.values()] == [D("-0.2"), D("0.2")]
