@@ -368,15 +368,22 @@ def test_an_undecidable_figure_falls_back_to_the_reference():
 # ------------------------------------------------------------------------------ the book's events-only submit
 
 
-@pytest.mark.parametrize("book_type", [FastOrderBook, NaiveOrderBook])
-def test_submit_events_is_submit_without_the_state(book_type):
-    one, two = book_type("BTCUSDT", "0.1", "0.001"), book_type("BTCUSDT", "0.1", "0.001")
+def _two_books_and_requests(book_type, last_bid: str):
+    """Two empty books of one kind, and four requests: a resting ask, a market buy partly filling it, a pending
+    stop, and a buy at ``last_bid`` (crossing the ask at 101.0, resting at 98.0)."""
+    books = book_type("BTCUSDT", "0.1", "0.001"), book_type("BTCUSDT", "0.1", "0.001")
     requests = [
         OrderRequest(1, "a", Side.SELL, "0.5", price="100.0"),
         OrderRequest(2, "b", Side.BUY, "0.2", order_type=OrderType.MARKET),
         OrderRequest(3, "b", Side.SELL, "0.1", order_type=OrderType.STOP_MARKET, trigger_price="99.0"),
-        OrderRequest(4, "c", Side.BUY, "1.0", price="101.0"),
+        OrderRequest(4, "c", Side.BUY, "1.0", price=last_bid),
     ]
+    return books, requests
+
+
+@pytest.mark.parametrize("book_type", [FastOrderBook, NaiveOrderBook])
+def test_submit_events_is_submit_without_the_state(book_type):
+    (one, two), requests = _two_books_and_requests(book_type, "101.0")
     for request in requests:
         assert one.submit(request).events == two.submit_events(request)
         assert one.snapshot() == two.snapshot()
@@ -390,13 +397,7 @@ def test_submit_events_is_submit_without_the_state(book_type):
 def test_cancel_events_is_cancel_without_the_state(book_type):
     """The engine cancels through ``cancel_events``: the same events and the same book as ``cancel``, for a
     resting order, a partly filled one and a pending stop; an unknown id refused the same way."""
-    one, two = book_type("BTCUSDT", "0.1", "0.001"), book_type("BTCUSDT", "0.1", "0.001")
-    requests = [
-        OrderRequest(1, "a", Side.SELL, "0.5", price="100.0"),
-        OrderRequest(2, "b", Side.BUY, "0.2", order_type=OrderType.MARKET),
-        OrderRequest(3, "b", Side.SELL, "0.1", order_type=OrderType.STOP_MARKET, trigger_price="99.0"),
-        OrderRequest(4, "c", Side.BUY, "1.0", price="98.0"),
-    ]
+    (one, two), requests = _two_books_and_requests(book_type, "98.0")
     for request in requests:
         one.submit(request)
         two.submit(request)
