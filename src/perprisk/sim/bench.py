@@ -5,7 +5,7 @@ its close — ``path_order="close"``) in at most 60 s on the project's machine, 
 A baseline run of the same scenario at 1 % of the accounts is measured in the same invocation:
 ``scaling_ratio`` (cost per account-tick at full size over the baseline's) shows whether the run scales
 linearly, ``target_ratio`` is the wall time over the 60 s target.
-Figures: set-up (population, accounts), the ticks (engine mark updates — the risk pass — versus the rest:
+Figures: the interpreter that ran them (its build matters: see ``docs/performance.md``), set-up (population, accounts), the ticks (engine mark updates — the risk pass — versus the rest:
 entries and exits, market-maker quotes, checks), ticks/s, µs per account-tick, peak resident memory, and what
 the phases did (entries, exits, funding payments, stop-losses triggered, liquidations, ADL events) with the
 cost per entry, exit and funding payment.
@@ -14,7 +14,9 @@ Nothing here asserts a time; it measures.
 
 from __future__ import annotations
 
+import platform
 import resource
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import replace
@@ -97,6 +99,8 @@ def run_stress_benchmark(
         "garbage_collection_s": perf["garbage_collection_s"],
         "us_per_account_tick": round(per_account_tick * 1e6, 4),
         "peak_rss_mib": round(peak_kib / 1024, 1),
+        # the figures depend on the interpreter's build as well as the machine (docs/performance.md)
+        "python": f"{platform.python_implementation()} {platform.python_version()} ({sys.executable})",
         "liquidations": s["liquidations"],
         "adl_events": s["adl_events"],
         # what the phases did, and their cost per item (µs): where a faster design has to win
