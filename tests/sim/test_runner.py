@@ -235,9 +235,10 @@ def test_automatic_collection_is_back_to_what_it_was_after_a_run(candles):
     assert gc.isenabled()
 
 
-def test_settling_garbage_frees_dropped_cycles_and_freezes_the_survivors():
-    """With automatic collection paused, ``settle_garbage`` frees a reference cycle dropped since the last call
-    and moves what is still alive out of the collector's generations."""
+def test_settling_garbage_freezes_the_survivors_and_a_dropped_cycle_waits_for_the_run_to_end():
+    """With automatic collection paused, ``settle_garbage`` moves what is alive out of the collector's
+    generations and collects nothing; a reference cycle dropped inside the block is freed by the first
+    collection after it."""
     import gc
     import weakref
 
@@ -252,13 +253,76 @@ def test_settling_garbage_frees_dropped_cycles_and_freezes_the_survivors():
         kept.me = kept
         gone = weakref.ref(dropped)
         del dropped
-        assert gone() is not None
         frozen_before = gc.get_freeze_count()
         settle_garbage()
-        assert gone() is None
+        assert gone() is not None  # not collected here
         assert gc.get_freeze_count() > frozen_before
         assert kept.me is kept
     assert gc.get_freeze_count() == 0
+    gc.collect()
+    assert gone() is None
+
+
+def _cycles_dropped_per_tick(monkeypatch, runner: StressRunner) -> tuple[int, int, object]:
+    """Run with ``settle_garbage`` replaced by a collection of the young generations that keeps what it finds
+    (``gc.DEBUG_SAVEALL``): (objects found in reference cycles the run dropped, collections made, the summary)."""
+    import gc
+
+    import perprisk.sim.runner as runner_module
+
+    found, calls = [0], [0]
+
+    def collect_and_count() -> None:
+        gc.set_debug(gc.DEBUG_SAVEALL)
+        try:
+            gc.collect(1)
+            found[0] += len(gc.garbage)
+            gc.garbage.clear()
+        finally:
+            gc.set_debug(0)
+        calls[0] += 1
+        gc.freeze()
+
+    monkeypatch.setattr(runner_module, "settle_garbage", collect_and_count)
+    summary = runner.run().summary
+    return found[0], calls[0], summary
+
+
+@pytest.mark.parametrize(
+    "policy, extra",
+    [
+        ("insurance_fund", {}),
+        ("socialized_loss", {}),
+        ("negative_balance_protection", {}),
+        ("debt", {}),
+        ("insurance_fund", {"latency_ticks": 2, "liquidation_capacity": 10}),
+    ],
+)
+def test_a_run_drops_no_reference_cycles(monkeypatch, candles, policy, extra):
+    """What ``settle_garbage`` relies on: every object a run drops is freed by reference counting — through
+    entries, exits, funding, stop-losses, liquidations and ADL, under every policy — so no collection is needed
+    during the run."""
+    scenario = replace(SCENARIO, accounts=400, policy=policy, check_every=None, **extra)
+    cycles, collections, summary = _cycles_dropped_per_tick(monkeypatch, StressRunner(scenario, candles))
+    assert collections >= summary["ticks"]
+    assert summary["liquidations"] > 0 and summary["exits"] > 0 and summary["stop_losses_triggered"] > 0
+    assert summary["adl_events"] > 0 or extra  # (the late, capped liquidation engine deleverages nobody here)
+    assert cycles == 0
+
+
+class _DropsCycles(StressRunner):
+    """A runner that leaves a reference cycle behind on every tick (for the test that such cycles are seen)."""
+
+    def _cleanup(self) -> None:
+        node: dict[str, object] = {}
+        node["me"] = node
+        super()._cleanup()
+
+
+def test_a_run_that_drops_reference_cycles_is_caught(monkeypatch, candles):
+    scenario = replace(SCENARIO, accounts=60, start="2025-10-10T21:00Z", end="2025-10-10T21:10Z", check_every=None)
+    cycles, collections, summary = _cycles_dropped_per_tick(monkeypatch, _DropsCycles(scenario, candles))
+    assert cycles >= summary["ticks"]
 
 
 def test_progress_counts_work_weighted_by_its_cost(candles):
