@@ -1,7 +1,8 @@
 # perprisk — the two commands: `make demo` and `make test`. Both create .venv on first use.
 # The interpreter .venv is made from: the first of these that is Python >= 3.11 with venv. The distribution's own
-# build comes first: Debian's is built with profile-guided optimization and LTO, and runs the stress replay
-# 12-19 % faster on this machine than a plain source build such as pyenv's default (docs/performance.md).
+# build comes first: Debian's is built with profile-guided optimization and LTO, and ran the 1,000,000-account
+# stress benchmark ~12 % faster on this machine than pyenv's plain build (3-5 % for `make demo`; see
+# docs/performance.md).
 # `make PYTHON=/path/to/python3 ...` chooses another; an existing .venv is kept as it is.
 PYTHON ?= $(shell for p in /usr/bin/python3 python3; do \
 	$$p -c 'import sys, venv, ensurepip; sys.exit(sys.version_info < (3, 11))' >/dev/null 2>&1 && { echo $$p; break; }; \

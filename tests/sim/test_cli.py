@@ -239,7 +239,8 @@ def test_bench_stress_reports_wall_time_memory_and_the_baseline_ratio():
     assert figures["accounts"] == 400 and figures["baseline_accounts"] == 200
     assert figures["ticks"] >= 29 and figures["wall_s"] > 0 and figures["peak_rss_mib"] > 0
     # the interpreter is named: the figures depend on its build
-    assert figures["python"] == f"{platform.python_implementation()} {platform.python_version()} ({sys.executable})"
+    interpreter = f"{platform.python_implementation()} {platform.python_version()} ({sys.executable})"
+    assert figures["python"] == interpreter
     assert figures["conservation_error"] == "0" and figures["open_interest_imbalance"] == "0"
     per = figures["wall_s"] / (400 * figures["ticks"]) * 1e6
     assert abs(figures["us_per_account_tick"] - per) <= 0.01 * per + 1e-3

@@ -264,12 +264,14 @@ def test_settling_garbage_freezes_the_survivors_and_a_dropped_cycle_waits_for_th
 
 
 def _cycles_dropped_per_tick(monkeypatch, runner: StressRunner) -> tuple[int, int, object]:
-    """Run with ``settle_garbage`` replaced by a collection of the young generations that keeps what it finds
-    (``gc.DEBUG_SAVEALL``): (objects found in reference cycles the run dropped, collections made, the summary)."""
+    """Run with ``settle_garbage`` replaced by a collection of the young generations that keeps what it
+    finds (``gc.DEBUG_SAVEALL``). Returns the objects found in reference cycles the run dropped, the
+    collections made, and the summary."""
     import gc
 
     import perprisk.sim.runner as runner_module
 
+    gc.collect()  # what was dropped before the run is not the run's
     found, calls = [0], [0]
 
     def collect_and_count() -> None:
@@ -299,9 +301,9 @@ def _cycles_dropped_per_tick(monkeypatch, runner: StressRunner) -> tuple[int, in
     ],
 )
 def test_a_run_drops_no_reference_cycles(monkeypatch, candles, policy, extra):
-    """What ``settle_garbage`` relies on: every object a run drops is freed by reference counting — through
-    entries, exits, funding, stop-losses, liquidations and ADL, under every policy — so no collection is needed
-    during the run."""
+    """What ``settle_garbage`` relies on: every object a run drops is freed by reference counting —
+    through entries, exits, funding, stop-losses, liquidations and ADL, under every policy — so no collection
+    is needed during the run."""
     scenario = replace(SCENARIO, accounts=400, policy=policy, check_every=None, **extra)
     cycles, collections, summary = _cycles_dropped_per_tick(monkeypatch, StressRunner(scenario, candles))
     assert collections >= summary["ticks"]
@@ -311,7 +313,7 @@ def test_a_run_drops_no_reference_cycles(monkeypatch, candles, policy, extra):
 
 
 class _DropsCycles(StressRunner):
-    """A runner that leaves a reference cycle behind on every tick (for the test that such cycles are seen)."""
+    """A runner that leaves a reference cycle behind on every tick (the test that such cycles are seen)."""
 
     def _cleanup(self) -> None:
         node: dict[str, object] = {}
@@ -320,7 +322,9 @@ class _DropsCycles(StressRunner):
 
 
 def test_a_run_that_drops_reference_cycles_is_caught(monkeypatch, candles):
-    scenario = replace(SCENARIO, accounts=60, start="2025-10-10T21:00Z", end="2025-10-10T21:10Z", check_every=None)
+    scenario = replace(
+        SCENARIO, accounts=60, start="2025-10-10T21:00Z", end="2025-10-10T21:10Z", check_every=None
+    )
     cycles, collections, summary = _cycles_dropped_per_tick(monkeypatch, _DropsCycles(scenario, candles))
     assert cycles >= summary["ticks"]
 

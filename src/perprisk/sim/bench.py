@@ -5,10 +5,11 @@ its close — ``path_order="close"``) in at most 60 s on the project's machine, 
 A baseline run of the same scenario at 1 % of the accounts is measured in the same invocation:
 ``scaling_ratio`` (cost per account-tick at full size over the baseline's) shows whether the run scales
 linearly, ``target_ratio`` is the wall time over the 60 s target.
-Figures: the interpreter that ran them (its build matters: see ``docs/performance.md``), set-up (population, accounts), the ticks (engine mark updates — the risk pass — versus the rest:
-entries and exits, market-maker quotes, checks), ticks/s, µs per account-tick, peak resident memory, and what
-the phases did (entries, exits, funding payments, stop-losses triggered, liquidations, ADL events) with the
-cost per entry, exit and funding payment.
+Figures: the interpreter that ran them (its build matters: see ``docs/performance.md``), set-up
+(population, accounts), the ticks (engine mark updates — the risk pass — versus the rest: entries and
+exits, market-maker quotes, checks), ticks/s, µs per account-tick, peak resident memory, and what the phases
+did (entries, exits, funding payments, stop-losses triggered, liquidations, ADL events) with the cost per
+entry, exit and funding payment.
 Nothing here asserts a time; it measures.
 """
 

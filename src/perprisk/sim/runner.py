@@ -163,9 +163,9 @@ def collection_paused() -> Iterator[None]:
 
 
 def settle_garbage() -> None:
-    """Move what was made since the last call out of the collector's sight (``gc.freeze``, a constant-time
-    splice), so that no collection — one a library starts, or the first after the run — scans the population
-    while the run holds it.
+    """Move what was made since the last call out of the collector's sight (``gc.freeze``, a
+    constant-time splice), so that no collection — one a library starts, or the first after the run — scans
+    the population while the run holds it.
 
     Nothing is collected here: the run drops no reference cycles (what it drops, reference counting frees at
     once), so a collection of the young generations after every tick found nothing and cost ~7–8 s of a
