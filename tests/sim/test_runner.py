@@ -208,7 +208,7 @@ def test_a_run_leaves_nothing_frozen_out_of_the_garbage_collector(candles):
 
 
 def test_automatic_collection_is_back_to_what_it_was_after_a_run(candles):
-    """A run pauses automatic collection (``collection_paused``) and settles its garbage after every tick; it
+    """A run pauses automatic collection (``collection_paused``) and freezes its objects after every tick; it
     leaves the collector enabled when it was, disabled when the caller had disabled it, also when it raises."""
     import gc
 
@@ -219,7 +219,7 @@ def test_automatic_collection_is_back_to_what_it_was_after_a_run(candles):
     runner = StressRunner(scenario, candles)
     first = runner.run().summary
     assert gc.isenabled()
-    assert runner.garbage_s > 0  # the collections it made itself are timed (garbage_collection_s)
+    assert runner.garbage_s > 0  # the freezes it made itself are timed (garbage_collection_s)
     gc.disable()
     try:
         second = run_stress(scenario, candles).summary
