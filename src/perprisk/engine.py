@@ -1375,6 +1375,9 @@ class Engine:
         # the market's open positions by account (a stable sort keeps each account's slots in the order they opened)
         paying = sorted((p for p in state.positions.values() if p.size), key=_ACCOUNT_ID)
         move, events, symbol = self.ledger.move, self._events, c.symbol
+        # balances changed before the settlement are re-valued in the scanner as usual; the settlement's own
+        # moves are not one by one: the scanner is told their bound and re-values the units it needs (below)
+        pending = self.ledger.drain_touched() if self.scanner is not None else None
         for position in paying:
             size = position.size
             credit = funding_payment(1 if size > 0 else -1, abs(size), mark, rate)  # longs pay if F > 0
@@ -1383,6 +1386,11 @@ class Engine:
         payments = len(paying)
         leftover = self.ledger.balance(pool, settle)
         assert leftover == 0, f"funding pool {pool} not flat: {leftover} (open interest unbalanced)"
+        if self.scanner is not None and pending is not None:
+            self.ledger.drain_touched()
+            self.ledger.touched |= pending
+            # every credit is −s·|q|·M·F: at most |q|·M·|F| lost
+            self.scanner.mark_stale(symbol, abs(EXACT_CONTEXT.multiply(mark, rate)))
         state.current_rate = rate
         state.timestamp_ms = c.timestamp_ms
         state.funding_history.append((c.timestamp_ms, rate, mark))
@@ -1468,13 +1476,7 @@ class Engine:
             orders = self.orders.of(account_id)
             if self._moves_with_prices(account, orders, held):
                 self._volatile.add(account_id)
-            for key in keys:  # the engine's own units: exact balances, known keys (no re-checks)
-                if key[0] == "cross":
-                    scanner.revalue(key, self._scan_collateral(account, orders))
-                else:
-                    position = account.positions[(key[2], key[3])]
-                    settle = self.markets[key[2]].instrument.settle
-                    scanner.revalue(key, self.ledger.balance(position.margin_account, settle))
+            self._revalue_units(account, keys, orders)
         for account_id in sorted(dirty):
             self._volatile.discard(account_id)
             for key in self._scan_keys.pop(account_id, ()):
@@ -1506,6 +1508,18 @@ class Engine:
             if keys:
                 self._scan_keys[account_id] = keys
         dirty.clear()
+
+    def _revalue_units(self, account: Account, keys: Iterable[tuple], orders: list[OrderMeta]) -> None:
+        """Give the scanner the exact balances of some of an account's units (their positions unchanged)."""
+        scanner = self.scanner
+        assert scanner is not None
+        for key in keys:  # the engine's own units: exact balances, known keys (no re-checks)
+            if key[0] == "cross":
+                scanner.revalue(key, self._scan_collateral(account, orders))
+            else:
+                position = account.positions[(key[2], key[3])]
+                settle = self.markets[key[2]].instrument.settle
+                scanner.revalue(key, self.ledger.balance(position.margin_account, settle))
 
     def _scan_collateral(self, account: Account, orders: list[OrderMeta]) -> Decimal | Fraction:
         """A cross unit's balance for the scanner: collateral value − order margin (exact)."""
@@ -1540,10 +1554,18 @@ class Engine:
         if self.scanner is None:
             return self.liquidator.flagged(symbols)
         self._sync_scanner()
-        if symbols:
-            keys = self.scanner.scan_marks({s: self.mark(s) for s in sorted(symbols) if self._mark_or_none(s)})
-        else:
-            keys = self.scanner.scan_all()
+        scanner = self.scanner
+        marks = {s: self.mark(s) for s in sorted(symbols) if self._mark_or_none(s)} if symbols else None
+        keys = scanner.scan_marks(marks) if marks is not None else scanner.scan_all()
+        if scanner.stale_candidates:  # not re-valued since a funding settlement: re-value them, scan again
+            by_account: dict[int, list[tuple]] = {}
+            for key in scanner.stale_candidates:
+                by_account.setdefault(key[1], []).append(key)
+            for account_id in sorted(by_account):
+                account, orders = self.accounts[account_id], self.orders.of(account_id)
+                self._revalue_units(account, by_account[account_id], orders)
+            keys = scanner.scan_marks(marks) if marks is not None else scanner.scan_all()
+            assert not scanner.stale_candidates, "re-valued units are not stale"
         units: list[tuple[int, int, str, str, Account, Position | None]] = []
         for key in keys:
             account = self.accounts[key[1]]

@@ -21,6 +21,7 @@ from perprisk.formulas import FAMILIES, MarginMode, PositionLeg, Side, liquidati
 from perprisk.instrument import TierTable, load_tier_tables
 from perprisk.money import Rounding, round_price
 from perprisk.paths import BINANCE_TIERS_FILE
+from perprisk.errors import ValidationError
 from perprisk.risk.scanner import FastScanner, ReferenceScanner, ScanMarket
 
 D = Decimal
@@ -282,3 +283,143 @@ def test_cross_accounts_follow_tier_changes_to_their_liquidation_prices(fee, acc
         assert results[0] == results[1], (symbol, mark, results)
         if side == 0:
             assert key in results[0]
+
+
+funding_ops = st.one_of(
+    st.tuples(st.just("funding"), st.sampled_from(SYMBOLS), st.integers(-300, 300)),  # rate in basis points
+    st.tuples(st.just("tick"), st.sampled_from(SYMBOLS), st.sampled_from(["walk", "gap", "boundary", "above", "below"]),
+              st.integers(0, 10**6)),
+    st.tuples(st.just("upsert"), keys, units),
+    st.tuples(st.just("remove"), keys),
+    st.tuples(st.just("all"),),
+)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(
+    fee=fees,
+    population=st.lists(st.tuples(keys, units), min_size=1, max_size=15),
+    ops=st.lists(funding_ops, min_size=1, max_size=30),
+    resync_every=st.sampled_from([1, 4096]),
+)
+def test_units_marked_stale_by_funding_flag_what_revalued_units_flag(fee, population, ops, resync_every) -> None:
+    """Funding settled without re-valuing every unit (``mark_stale`` with the bound ``M·|F|``, then the stale
+    candidates re-valued by the caller and scanned again) flags exactly what scanners given every unit's new
+    balance flag — marks aimed at the exact liquidation prices *after* the settlement included, where a unit
+    still carrying its old balance would be missed unless the screen was widened enough."""
+    markets = [ScanMarket(sym, REAL[key], fee) for sym, key, _, _ in SPECS]
+    eager = ReferenceScanner(markets, START)  # every funding payment applied to every unit
+    lazy = (ReferenceScanner(markets, START), FastScanner(markets, START, resync_every=resync_every))
+    truth: dict = {}  # key → the unit's balance with every payment
+
+    def upsert(key, unit) -> None:
+        truth[key] = unit[3] if unit[0] == "isolated" else unit[1]
+        for scanner in (eager, *lazy):
+            if unit[0] == "isolated":
+                scanner.upsert_isolated(key, unit[1], unit[2], unit[3])
+            else:
+                scanner.upsert_cross(key, unit[1], unit[2])
+
+    def scan(marks: dict) -> list:
+        expected = eager.scan_marks(marks)
+        assert eager.stale_candidates == []
+        for scanner in lazy:
+            found = scanner.scan_marks(marks)
+            if scanner.stale_candidates:
+                event("stale candidates re-valued")
+                for key in scanner.stale_candidates:
+                    assert scanner.is_stale(key)
+                    scanner.rebalance(key, truth[key])
+                found = scanner.scan_marks(marks)
+                assert scanner.stale_candidates == []
+            assert found == expected, (type(scanner).__name__, marks, found, expected)
+        return expected
+
+    for key, unit in population:
+        upsert(key, unit)
+    scan(dict(START))
+    for op in ops:
+        if op[0] == "upsert":
+            upsert(op[1], op[2])
+        elif op[0] == "remove":
+            if op[1] in eager:
+                for scanner in (eager, *lazy):
+                    scanner.remove(op[1])
+                del truth[op[1]]
+        elif op[0] == "all":
+            expected = eager.scan_all()
+            for scanner in lazy:
+                found = scanner.scan_all()
+                for key in scanner.stale_candidates:
+                    scanner.rebalance(key, truth[key])
+                if scanner.stale_candidates:
+                    found = scanner.scan_all()
+                assert found == expected
+        elif op[0] == "funding":
+            _, symbol, bps = op
+            mark, rate = Fraction(eager.mark(symbol)), Fraction(bps, 10_000)
+            for key in list(eager):
+                unit = eager.unit(key)
+                credit = sum((-Fraction(size) * mark * rate for sym, size in unit.positions if sym == symbol), Fraction(0))
+                if credit:
+                    truth[key] = Fraction(truth[key]) + credit  # longs pay when the rate is positive
+                    eager.rebalance(key, truth[key])
+            for scanner in lazy:
+                scanner.mark_stale(symbol, mark * abs(rate))
+            event("funding" if bps else "funding at a zero rate")
+        else:
+            _, symbol, mode, pick = op
+            mark = Fraction(eager.mark(symbol))
+            exposed = [k for k in eager if symbol in eager.unit(k).symbols]
+            target = exposed[pick % len(exposed)] if exposed else None
+            new = None
+            if mode in ("boundary", "above", "below") and target is not None:
+                lp = solver_lp(eager, target, symbol, fee)  # with the balance after every settlement
+                side = {"boundary": 0, "above": 1, "below": -1}[mode]
+                if lp is not None and lp + side * Fraction(TICK[symbol]) > 0:
+                    new = lp + side * Fraction(TICK[symbol])
+            if new is None:
+                new = on_grid(symbol, mark * Fraction(GAPS[pick % len(GAPS)])) if mode == "gap" else \
+                    on_grid(symbol, mark + (pick % 81 - 40) * Fraction(TICK[symbol]))
+                mode = "walk"
+            flagged = scan({symbol: new})
+            if mode == "boundary":
+                assert target in flagged
+
+
+def test_mark_stale_refuses_bad_input_and_changes_nothing() -> None:
+    market = ScanMarket("BTCUSDT", REAL["BTC/USDT:USDT"], D("0.0005"))
+    for scanner in (ReferenceScanner([market], {"BTCUSDT": D(100_000)}), FastScanner([market], {"BTCUSDT": D(100_000)})):
+        scanner.upsert_isolated("u", "BTCUSDT", D("1"), D("-95000"))
+        for symbol, bound, field in (("ETHUSDT", D(1), "symbol"), ("BTCUSDT", D(-1), "loss_per_size"),
+                                     ("BTCUSDT", float("nan"), "loss_per_size")):
+            try:
+                scanner.mark_stale(symbol, bound)
+            except ValidationError as err:
+                assert err.field == field
+            else:
+                raise AssertionError(f"mark_stale({symbol!r}, {bound!r}) was accepted")
+        assert not scanner.is_stale("u")
+        scanner.mark_stale("BTCUSDT", D(0))  # nothing moved: still fresh
+        assert not scanner.is_stale("u")
+        scanner.mark_stale("BTCUSDT", D(10))
+        assert scanner.is_stale("u")
+        scanner.rebalance("u", D("-95010"))
+        assert not scanner.is_stale("u")
+
+
+def test_a_unit_never_liquidatable_before_funding_is_checked_after_it() -> None:
+    """A fully collateralized long (positive quote balance: no liquidation price) that funding pushes below zero:
+    the fast scanner holds it in no threshold array, so after ``mark_stale`` it must be listed for re-valuation
+    (and then flagged at a mark under its new liquidation price)."""
+    market = ScanMarket("BTCUSDT", REAL["BTC/USDT:USDT"], D("0.0005"))
+    marks = {"BTCUSDT": D(100_000)}
+    for scanner in (ReferenceScanner([market], marks), FastScanner([market], marks)):
+        scanner.upsert_cross("u", D("10"), [("BTCUSDT", D("1"))])  # 100,010 of collateral for 1 BTC bought at 100,000
+        assert scanner.scan("BTCUSDT", D("0.1")) == []  # no price liquidates it
+        scanner.mark_stale("BTCUSDT", D(100_000) * D("0.003"))  # it paid 300 of funding at a 0.3 % rate
+        assert scanner.scan("BTCUSDT", D("100")) == []
+        assert scanner.stale_candidates == ["u"]
+        scanner.rebalance("u", D("-290"))
+        assert scanner.scan("BTCUSDT", D("100")) == ["u"]  # 100 < its new liquidation price (~291.6)
+        assert scanner.stale_candidates == []

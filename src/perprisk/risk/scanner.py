@@ -66,6 +66,17 @@ again nothing liquidatable is missed.
 
 Updates are O(1) amortized (O(legs) for a cross unit): slots come from free lists, arrays grow by doubling
 and are never rebuilt per update; a removed unit's slot is reset to values that never flag.
+
+Funding: stale units
+--------------------
+A funding settlement moves the balance of every unit of a market, by ``|q|·M·F`` per leg.  Re-valuing each
+(an exact threshold per unit) was two thirds of a settlement's cost.  Instead the caller may declare the bound
+(:meth:`Scanner.mark_stale`): every unit of the market becomes *stale*; the fast scanner widens the market's
+arrays in one pass each (a threshold moves by at most ``M·|F| / sigma_min``, ``sigma_min`` the least slope of
+``h_s`` over the tiers; an account's value by at most ``(ql + qs)·M·|F|``), so the screen still holds every
+unit that may be liquidatable, and lists units that were never liquidatable for a check.  A stale candidate is not
+confirmed with its old balance: it goes to :attr:`Scanner.stale_candidates`, the caller re-values it exactly,
+and the scan runs again.  Units re-valued or stored again are fresh.
 """
 
 from __future__ import annotations
@@ -254,6 +265,14 @@ class Scanner(ABC):
         self._next_seq = 0
         #: Units the last scan evaluated exactly (the fast scanner's candidates; every exposed unit for the reference).
         self.last_candidate_count = 0
+        # staleness (see :meth:`mark_stale`): a clock that ticks at every call, the tick at which each market
+        # was last marked stale, and the tick at which each unit was last stored (units stored before the first
+        # call are left out: 0)
+        self._clock = 0
+        self._stale_since: dict[str, int] = {}
+        self._stored_at: dict[Hashable, int] = {}
+        #: Keys of the stale units the last scan screened as candidates, unconfirmed (see :meth:`mark_stale`).
+        self.stale_candidates: list[Hashable] = []
         for symbol, mark in (marks or {}).items():
             self.set_mark(symbol, mark)
 
@@ -359,6 +378,8 @@ class Scanner(ABC):
         self._prepare(unit)  # may refuse (nothing changed yet)
         self._delete(old)
         self._units[unit.key] = unit
+        if self._clock:
+            self._stored_at[key] = self._clock
         self._insert(unit)
 
     def remove(self, key: Hashable) -> None:
@@ -366,7 +387,34 @@ class Scanner(ABC):
         key = self._known(key)
         unit = self._units.pop(key)
         del self._seq[key]
+        self._stored_at.pop(key, None)
         self._delete(unit)
+
+    def mark_stale(self, symbol: str, loss_per_size: object) -> None:
+        """Every unit exposed to ``symbol`` may have lost up to ``loss_per_size`` of balance per unit of its
+        size there (``Σ |q|·loss_per_size`` over its legs in ``symbol``), or gained any amount, and is not
+        revalued one by one: what a funding settlement does to every position of a market
+        (``loss_per_size = M·|F|``).
+
+        The units become *stale* until they are stored or revalued again.  The screen is widened by the bound,
+        so it still finds every unit that may be liquidatable; a stale candidate is not confirmed (its balance
+        is old) but listed in :attr:`stale_candidates` after the scan.  The caller revalues those with their
+        exact balances and scans again; the second scan then flags exactly what a scan over revalued units
+        would.  A settlement costs one pass over the market's arrays instead of a revaluation per unit.
+        """
+        self._market(symbol)
+        bound = Fraction(_exact_balance(loss_per_size, "loss_per_size"))
+        if bound < 0:
+            raise ValidationError("loss_per_size", f"must not be negative, got {loss_per_size}")
+        if bound == 0:
+            return  # nothing moved (a zero rate)
+        self._clock += 1
+        self._stale_since[symbol] = self._clock
+        self._widen(symbol, bound)
+
+    def is_stale(self, key: Hashable) -> bool:
+        """Whether the unit's balance predates a :meth:`mark_stale` of one of its markets."""
+        return self._stale(self.unit(key))
 
     # ------------------------------------------------------------------------------------ scanning
 
@@ -384,7 +432,10 @@ class Scanner(ABC):
             self.last_candidate_count = 0
             return []
         self._apply_marks(exact)
+        self.stale_candidates = []
         keys = self._scan(frozenset(exact))
+        if self.stale_candidates:
+            self.stale_candidates.sort(key=self._seq.__getitem__)
         return sorted(keys, key=self._seq.__getitem__)
 
     def scan_all(self) -> list[Hashable]:
@@ -395,6 +446,17 @@ class Scanner(ABC):
 
     def _confirm(self, unit: ScanUnit) -> bool:
         return is_liquidatable(*exact_margin(unit, self._markets, self._marks))
+
+    def _stale(self, unit: ScanUnit) -> bool:
+        if not self._stale_since:
+            return False
+        stored = self._stored_at.get(unit.key, 0)
+        since = self._stale_since
+        return any(since.get(symbol, 0) > stored for symbol in unit.symbols)
+
+    def _widen(self, symbol: str, bound: Fraction) -> None:
+        """Widen the screen of ``symbol``'s units for balances lower by up to ``bound`` per unit of size (the
+        fast scanner's arrays; nothing to do for a scanner that checks every unit)."""
 
     def _market(self, symbol: object, field: str = "symbol") -> ScanMarket:
         market = self._markets.get(symbol) if isinstance(symbol, str) else None
@@ -428,6 +490,8 @@ class Scanner(ABC):
             self._seq[unit.key] = self._next_seq
             self._next_seq += 1
         self._units[unit.key] = unit
+        if self._clock:
+            self._stored_at[unit.key] = self._clock
         self._insert(unit)
 
     def _apply_marks(self, marks: Mapping[str, Fraction]) -> None:
@@ -463,6 +527,9 @@ class ReferenceScanner(Scanner):
         evaluated = 0
         for key, unit in self._units.items():
             if unit.symbols.isdisjoint(ticked):
+                continue
+            if self._stale(unit):
+                self.stale_candidates.append(key)  # its balance is old: the caller revalues it
                 continue
             evaluated += 1
             if self._confirm(unit):
@@ -611,6 +678,16 @@ class _Market:
         self.slope, self.lo, self.hi, self.c0, self.ql, self.qs = (
             f"{name}{index}" for name in ("slope", "lo", "hi", "c0", "ql", "qs")
         )
+        #: Per side, the least |slope| of ``h_s`` over the tiers (None: not monotone): a balance lower by ``b`` per
+        #: unit of size moves a threshold by at most ``b / sigma_min`` (see :meth:`FastScanner._widen`).
+        self.sigma_min: dict[int, Fraction | None] = {
+            s: min(abs(Fraction(g)) for g in table.sigma) if table.monotone and table.sigma else None
+            for s, table in self.sides.items()
+        }
+        #: Handles of the single-leg units that are never liquidatable (in no threshold array), and those of them
+        #: marked stale and not re-valued since (see :meth:`FastScanner._widen`).
+        self.never: dict[int, None] = {}
+        self.never_stale: list[int] = []
         self.exposed = 0  # accounts with a position in this market
         self.mark: float | None = None  # float of the current mark
         self.resync_mark: float | None = None  # mark at the last rebuild of the account values
@@ -822,6 +899,8 @@ class FastScanner(Scanner):
                         book.col["thr"][entry.slot] = value
                     entry.unit = unit
                     self._units[key] = unit
+                    if self._clock:
+                        self._stored_at[key] = self._clock
                     return
         super().revalue(key, balance)
 
@@ -893,9 +972,10 @@ class FastScanner(Scanner):
             self._insert_account(entry)
             return
         side, value = bound
-        if side == "never":
-            return
         mi = self._index[unit.positions[0].symbol]
+        if side == "never":
+            mi.never[handle] = None
+            return
         book = mi.lower if side == "lower" else mi.upper
         slot = book.alloc()
         book.col["thr"][slot] = value
@@ -939,6 +1019,8 @@ class FastScanner(Scanner):
         entry = self._entries.pop(unit.key)
         if entry.book is not None:
             entry.book.free(entry.slot)
+        elif entry.acct < 0:  # a unit that is never liquidatable
+            self._index[unit.positions[0].symbol].never.pop(entry.handle, None)
         if entry.acct >= 0:
             self._accounts.free(entry.acct)
             for mi in entry.markets:
@@ -1008,11 +1090,60 @@ class FastScanner(Scanner):
         handles = self.screen(ticked).tolist()
         self.last_candidate_count = len(handles)
         found = []
+        stale = self.stale_candidates
+        check = bool(self._stale_since)
         for h in handles:
             unit = self._handles[h].unit  # type: ignore[union-attr]
-            if self._confirm(unit):
+            if check and self._stale(unit):
+                stale.append(unit.key)  # its balance is old: the caller revalues it (see mark_stale)
+            elif self._confirm(unit):
                 found.append(unit.key)
+        if check:  # units that were never liquidatable may be now: the screen does not hold them
+            for symbol in ticked:
+                mi = self._index[symbol]
+                if not mi.never_stale:
+                    continue
+                kept = []
+                for h in mi.never_stale:  # those still never liquidatable and still stale (a freed handle's
+                    entry = self._handles[h]  # new unit is stored after the marking: not stale)
+                    if entry is not None and h in mi.never and self._stale(entry.unit):
+                        stale.append(entry.unit.key)
+                        kept.append(h)
+                mi.never_stale = kept
         return found
+
+    def _widen(self, symbol: str, bound: Fraction) -> None:
+        """Balances lower by up to ``bound`` per unit of size: a long's threshold ``L`` (liquidatable iff
+        ``M ≤ L``) rises by at most ``bound / sigma_min`` over all tiers (``h_s`` is monotone with slopes of at
+        least ``sigma_min`` in magnitude), a short's ``U`` falls by at most as much; an account's tracked value
+        and balance fall by at most ``(ql + qs)·bound``.  Each step is taken with an upward-rounded bound and
+        then moved one float toward flagging, so the screen stays a superset of the exact trigger."""
+        mi = self._index[symbol]
+        mi.never_stale = list(mi.never)
+        for book, s in ((mi.lower, 1), (mi.upper, -1)):
+            sigma = mi.sigma_min[s]
+            if book.live == 0 or sigma is None:
+                continue
+            delta = float(bound / sigma) * (1.0 + 1e-12)  # ≥ the exact shift (float() is correctly rounded)
+            thr = book.col["thr"][: book.hw]
+            finite = np.isfinite(thr)
+            if s > 0:
+                np.add(thr, delta, out=thr, where=finite)
+                np.nextafter(thr, np.inf, out=thr, where=finite)
+            else:
+                np.subtract(thr, delta, out=thr, where=finite)
+                np.nextafter(thr, -np.inf, out=thr, where=finite)
+        acc = self._accounts
+        n = acc.hw
+        if mi.exposed == 0 or mi.ql not in acc.col or n == 0:
+            return
+        col = acc.col
+        loss = (col[mi.ql][:n] + col[mi.qs][:n]) * (float(bound) * (1.0 + 1e-12))
+        for name in ("value", "balance"):
+            values = col[name][:n]
+            finite = np.isfinite(values)
+            np.subtract(values, loss, out=values, where=finite)
+            np.nextafter(values, -np.inf, out=values, where=finite & (loss > 0))
 
     # ------------------------------------------------------------------------------- diagnostics
 
