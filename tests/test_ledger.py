@@ -72,3 +72,62 @@ def test_without_history_a_transfer_moves_the_same_money_and_counts_the_same():
     assert kept.history()[-1].amount == D("2.5") and bare.history() == ()
     assert kept.snapshot() == bare.snapshot() and kept.sequence == bare.sequence == 2
     assert bare.balance("a", "USDT") == D("102.5") and bare.conservation_error() == {"USDT": 0}
+
+
+# -------------------------------------------------------------------------------- move_many = a loop of move
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+amounts = st.one_of(
+    st.integers(-10**12, 10**12).map(lambda n: D(n).scaleb(-8)),
+    st.sampled_from([D(0), D("-0"), D("0E-12"), D("1E+40"), D("-1E-30"), D("123.4500")]),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    start=st.dictionaries(st.sampled_from(["a", "b", "c", "pool"]), st.integers(-10**6, 10**6).map(D), max_size=4),
+    moves=st.lists(st.tuples(st.sampled_from(["a", "b", "c", "d"]), amounts), max_size=12),
+    history=st.booleans(),
+)
+def test_move_many_is_a_loop_of_move(start, moves, history):
+    """The same balances, transfer records, sequence, touched accounts and watchers as one move() per item —
+    also when an item is refused part-way (a balance beyond 60 digits): the items before it stay applied."""
+    ledgers = [Ledger(keep_history=history) for _ in range(2)]
+    watchers = []
+    for ledger in ledgers:
+        for account, balance in start.items():
+            ledger.move(EXTERNAL, account, "USDT", balance, "seed")
+        ledger.drain_touched()
+        watchers.append(ledger.watch())
+    errors = []
+    try:
+        for destination, amount in moves:
+            ledgers[0].move("pool", destination, "USDT", amount, "funding")
+    except ValidationError as err:
+        errors.append(err.field)
+    try:
+        ledgers[1].move_many("pool", moves, "USDT", "funding")
+    except ValidationError as err:
+        errors.append(err.field)
+    assert len(errors) in (0, 2) and len(set(errors)) <= 1
+    a, b = ledgers
+    assert a.snapshot() == b.snapshot() and a.sequence == b.sequence
+    assert a.touched == b.touched and watchers[0] == watchers[1]
+    assert list(a.history()) == list(b.history())
+    assert a.conservation_error() == b.conservation_error()
+    assert all(v == 0 for v in b.conservation_error().values())
+
+
+def test_move_many_refuses_a_bad_amount_or_a_move_to_itself():
+    ledger = Ledger()
+    with pytest.raises(ValidationError) as err:
+        ledger.move_many("pool", [("a", D("1")), ("b", D("NaN"))], "USDT", "funding")
+    assert err.value.field == "amount" and ledger.balance("a", "USDT") == D(1)  # the first move stays, as a loop
+    with pytest.raises(ValidationError) as err:
+        ledger.move_many("pool", [("pool", D("1"))], "USDT", "funding")
+    assert err.value.field == "destination"
+    with pytest.raises(ValidationError) as err:
+        ledger.move_many("pool", [("a", 1.5)], "USDT", "funding")  # type: ignore[list-item]
+    assert err.value.field == "amount"

@@ -53,7 +53,7 @@ from perprisk.market import (
     MarkPriceEngine,
     PremiumAccumulator,
     SourceQuote,
-    funding_payment,
+    funding_credits,
     impact_margin_notional_for,
     impact_prices,
 )
@@ -1374,15 +1374,15 @@ class Engine:
         pool = f"funding/{c.symbol}"
         # the market's open positions by account (a stable sort keeps each account's slots in the order they opened)
         paying = sorted((p for p in state.positions.values() if p.size), key=_ACCOUNT_ID)
-        move, events, symbol = self.ledger.move, self._events, c.symbol
+        events, symbol = self._events, c.symbol
         # balances changed before the settlement are re-valued in the scanner as usual; the settlement's own
         # moves are not one by one: the scanner is told their bound and re-values the units it needs (below)
         pending = self.ledger.drain_touched() if self.scanner is not None else None
-        for position in paying:
-            size = position.size
-            credit = funding_payment(1 if size > 0 else -1, abs(size), mark, rate)  # longs pay if F > 0
-            move(pool, position.margin_account, settle, credit, "funding")
-            events.append(ev.FundingPaid(position.account_id, symbol, position.slot, credit, rate, mark))
+        credits = funding_credits([p.size for p in paying], mark, rate)  # longs pay if F > 0
+        self.ledger.move_many(pool, [(p.margin_account, credit) for p, credit in zip(paying, credits)], settle,
+                              "funding")
+        events.extend(ev.FundingPaid(p.account_id, symbol, p.slot, credit, rate, mark)
+                      for p, credit in zip(paying, credits))
         payments = len(paying)
         leftover = self.ledger.balance(pool, settle)
         assert leftover == 0, f"funding pool {pool} not flat: {leftover} (open interest unbalanced)"

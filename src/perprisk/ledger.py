@@ -140,6 +140,44 @@ class Ledger:
         else:
             self.transfer(source, destination, asset, amount, reason)
 
+    def move_many(self, source: str, moves: Iterable[tuple[str, Decimal]], asset: str, reason: str) -> None:
+        """:meth:`move` from one ``source`` to many ``(destination, amount)``, in order: the same balances,
+        records, touched accounts and watchers as calling it for each, in one loop (a market's funding).  A
+        refused move raises as :meth:`transfer` does, with the moves before it applied, as a loop of
+        :meth:`move` would leave them."""
+        balances = self._balances.get(asset)  # made at the first non-zero move, as transfer() does
+        subtract, add = EXACT_CONTEXT.subtract, EXACT_CONTEXT.add
+        touched, watchers, history = self.touched, self._watchers, self._history
+        for destination, amount in moves:
+            if not isinstance(amount, Decimal) or not amount.is_finite():
+                raise ValidationError("amount", f"a finite Decimal is required, got {amount!r}")
+            if destination == source:
+                raise ValidationError("destination", f"cannot transfer from {source} to itself")
+            if amount < 0:  # the other way, as move() does
+                src, dst, amount = destination, source, -amount
+            else:
+                src, dst = source, destination
+            for watcher in watchers:
+                watcher.add(src)
+                watcher.add(dst)
+            if amount == 0:
+                continue
+            if balances is None:
+                balances = self._balances[asset] = {}
+            try:
+                new_src = subtract(balances.get(src, ZERO), amount)
+                new_dst = add(balances.get(dst, ZERO), amount)
+            except decimal.Inexact:
+                raise ValidationError("amount", f"{amount} would make a balance need more than 60 significant "
+                                      f"digits ({reason})") from None
+            balances[src] = new_src
+            balances[dst] = new_dst
+            touched.add(src)
+            touched.add(dst)
+            self._sequence += 1
+            if history is not None:
+                history.append(Transfer(self._sequence, src, dst, asset, amount, reason))
+
     # -------------------------------------------------------------------------------------------- reads
 
     def drain_touched(self) -> set[str]:

@@ -317,3 +317,36 @@ def test_funding_payment_is_exact_beyond_28_digits():
         paid = funding_payment(sign, size, mark, rate)
         assert Fraction(paid) == -sign * Fraction(size) * Fraction(mark) * Fraction(rate)
     assert str(funding_payment(1, Decimal(1), Decimal(100), Decimal(0))) == "0"  # no negative zero
+
+
+# ------------------------------------------------------------------------ many payments at one funding time
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from perprisk.market.funding import funding_credits  # noqa: E402
+
+signed_sizes = st.integers(-3_000_000, 3_000_000).filter(bool).map(lambda n: Decimal(n).scaleb(-3))
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    sizes=st.lists(st.one_of(signed_sizes, st.sampled_from([Decimal("0.0010"), Decimal("-5E+1"), Decimal("1E-40")])),
+                   max_size=20),
+    mark=st.one_of(st.integers(1, 2_000_000).map(lambda n: Decimal(n).scaleb(-1)), st.just(Decimal("1E+30"))),
+    rate=st.one_of(st.integers(-30_000, 30_000).map(lambda n: Decimal(n).scaleb(-8)),
+                   st.sampled_from([Decimal(0), Decimal("-0"), Decimal("0.00010000"), Decimal("1E-20")])),
+)
+def test_funding_credits_are_funding_payment_one_by_one(sizes, mark, rate):
+    """The same Decimals — digits and exponent (``str``), zero as ``0`` — as funding_payment per position."""
+    expected = [funding_payment(1 if q > 0 else -1, abs(q), mark, rate) for q in sizes]
+    got = funding_credits(sizes, mark, rate)
+    assert [str(x) for x in got] == [str(x) for x in expected]
+
+
+def test_funding_credits_take_the_reference_path_for_other_inputs():
+    """A Fraction mark or a non-decimal size goes through funding_payment, which computes or refuses it."""
+    assert funding_credits([Decimal("2"), Decimal("-1")], Fraction(100), Decimal("0.001")) == [Decimal("-0.2"),
+                                                                                               Decimal("0.1")]
+    with pytest.raises(ValidationError):
+        funding_credits([Decimal("1")], Decimal("-5"), Decimal("0.001"))  # the mark must be positive

@@ -25,6 +25,7 @@ Payment at a funding time: ``funding_payment(s, q, M, F) = −s·q·M·F`` is wh
 
 from __future__ import annotations
 
+import decimal
 from dataclasses import dataclass
 from decimal import Decimal
 from types import MappingProxyType
@@ -36,6 +37,7 @@ from perprisk.money import (
     FRACTION_TYPES,
     ZERO,
     Fraction,
+    EXACT_CONTEXT,
     Rounding,
     exact_product,
     fraction_to_decimal,
@@ -296,3 +298,26 @@ def funding_payment(sign: int, size: object, mark: object, rate: object) -> Deci
             "rate", f"the payment {amount} has no finite decimal expansion; pass decimal inputs"
         )
     return result
+
+
+def funding_credits(sizes: Sequence[object], mark: object, rate: object) -> list[Decimal]:
+    """:func:`funding_payment` of many positions at one funding time: ``sizes`` signed (long > 0), the credits
+    in order — the same Decimals as ``funding_payment(sign, |size|, mark, rate)`` one by one (digits and
+    exponent: an exact product does not depend on the order of its factors), computed as ``size × (−M·F)``
+    with ``M·F`` once.  Anything but finite non-zero Decimal sizes, a positive Decimal mark and a Decimal rate
+    (or a product beyond the exact context) goes through :func:`funding_payment`, which also refuses bad input."""
+    if type(mark) is Decimal and type(rate) is Decimal and mark.is_finite() and rate.is_finite() and mark > 0:
+        multiply = EXACT_CONTEXT.multiply
+        try:
+            per_size = multiply(mark, rate).copy_negate()  # −M·F: a long (size > 0) pays when F > 0
+            credits = []
+            for size in sizes:
+                if type(size) is not Decimal or not size.is_finite() or not size:
+                    break
+                credit = multiply(size, per_size)
+                credits.append(credit if credit else ZERO)  # no negative zero
+            else:
+                return credits
+        except decimal.Inexact:
+            pass
+    return [funding_payment(1 if size > 0 else -1, abs(size), mark, rate) for size in sizes]  # type: ignore[operator]
