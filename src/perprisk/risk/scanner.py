@@ -378,8 +378,7 @@ class Scanner(ABC):
         self._prepare(unit)  # may refuse (nothing changed yet)
         self._delete(old)
         self._units[unit.key] = unit
-        if self._clock:
-            self._stored_at[key] = self._clock
+        self._stamp(key)
         self._insert(unit)
 
     def remove(self, key: Hashable) -> None:
@@ -387,7 +386,7 @@ class Scanner(ABC):
         key = self._known(key)
         unit = self._units.pop(key)
         del self._seq[key]
-        self._stored_at.pop(key, None)
+        self._unstamp(key)
         self._delete(unit)
 
     def mark_stale(self, symbol: str, loss_per_size: object) -> None:
@@ -450,9 +449,21 @@ class Scanner(ABC):
     def _stale(self, unit: ScanUnit) -> bool:
         if not self._stale_since:
             return False
-        stored = self._stored_at.get(unit.key, 0)
+        stored = self._stored(unit)
         since = self._stale_since
         return any(since.get(symbol, 0) > stored for symbol in unit.symbols)
+
+    def _stamp(self, key: Hashable) -> None:
+        """Record that the unit under ``key`` was stored now (fresh)."""
+        if self._clock:
+            self._stored_at[key] = self._clock
+
+    def _unstamp(self, key: Hashable) -> None:
+        self._stored_at.pop(key, None)
+
+    def _stored(self, unit: ScanUnit) -> int:
+        """The clock when ``unit`` was last stored (0: before the first :meth:`mark_stale`)."""
+        return self._stored_at.get(unit.key, 0)
 
     def _widen(self, symbol: str, bound: Fraction) -> None:
         """Widen the screen of ``symbol``'s units for balances lower by up to ``bound`` per unit of size (the
@@ -490,8 +501,7 @@ class Scanner(ABC):
             self._seq[unit.key] = self._next_seq
             self._next_seq += 1
         self._units[unit.key] = unit
-        if self._clock:
-            self._stored_at[unit.key] = self._clock
+        self._stamp(unit.key)
         self._insert(unit)
 
     def _apply_marks(self, marks: Mapping[str, Fraction]) -> None:
@@ -736,11 +746,12 @@ class _Market:
 class _Entry:
     """Where a unit lives in the fast scanner's arrays."""
 
-    __slots__ = ("unit", "handle", "book", "slot", "acct", "markets")
+    __slots__ = ("unit", "handle", "book", "slot", "acct", "markets", "stored_at")
 
-    def __init__(self, unit: ScanUnit, handle: int) -> None:
+    def __init__(self, unit: ScanUnit, handle: int, stored_at: int) -> None:
         self.unit = unit
         self.handle = handle
+        self.stored_at = stored_at  # the scanner's clock when the unit was stored (see Scanner.mark_stale)
         self.book: _Slots | None = None  # threshold units: their book (a market's lower/upper) and slot
         self.slot = -1
         self.acct = -1  # account units: their account slot and markets
@@ -898,9 +909,8 @@ class FastScanner(Scanner):
                     if book is not None:
                         book.col["thr"][entry.slot] = value
                     entry.unit = unit
+                    entry.stored_at = self._clock
                     self._units[key] = unit
-                    if self._clock:
-                        self._stored_at[key] = self._clock
                     return
         super().revalue(key, balance)
 
@@ -955,13 +965,22 @@ class FastScanner(Scanner):
             bound = float(_TOWARD_MINUS.divide(num, _EXACT.multiply(table.sigma[t], size)))
         return ("upper", bound * (1.0 - eps))
 
+    def _stamp(self, key: Hashable) -> None:
+        pass  # the entry made by _insert carries the clock
+
+    def _unstamp(self, key: Hashable) -> None:
+        pass
+
+    def _stored(self, unit: ScanUnit) -> int:
+        return self._entries[unit.key].stored_at
+
     def _insert(self, unit: ScanUnit) -> None:
         if self._free_handles:
             handle = self._free_handles.pop()
         else:
             handle = len(self._handles)
             self._handles.append(None)
-        entry = _Entry(unit, handle)
+        entry = _Entry(unit, handle, self._clock)
         self._handles[handle] = entry
         self._entries[unit.key] = entry
         prepared, bound = self._prepared
