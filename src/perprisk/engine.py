@@ -1557,15 +1557,14 @@ class Engine:
         scanner = self.scanner
         marks = {s: self.mark(s) for s in sorted(symbols) if self._mark_or_none(s)} if symbols else None
         keys = scanner.scan_marks(marks) if marks is not None else scanner.scan_all()
-        if scanner.stale_candidates:  # not re-valued since a funding settlement: re-value them, scan again
+        if scanner.stale_candidates:  # not re-valued since a funding settlement: re-value them, check them
             by_account: dict[int, list[tuple]] = {}
             for key in scanner.stale_candidates:
                 by_account.setdefault(key[1], []).append(key)
             for account_id in sorted(by_account):
                 account, orders = self.accounts[account_id], self.orders.of(account_id)
                 self._revalue_units(account, by_account[account_id], orders)
-            keys = scanner.scan_marks(marks) if marks is not None else scanner.scan_all()
-            assert not scanner.stale_candidates, "re-valued units are not stale"
+            keys = keys + scanner.confirm_stale()  # (ordered below)
         units: list[tuple[int, int, str, str, Account, Position | None]] = []
         for key in keys:
             account = self.accounts[key[1]]

@@ -330,8 +330,9 @@ def test_units_marked_stale_by_funding_flag_what_revalued_units_flag(fee, popula
                 for key in scanner.stale_candidates:
                     assert scanner.is_stale(key)
                     scanner.rebalance(key, truth[key])
-                found = scanner.scan_marks(marks)
+                found = sorted(found + scanner.confirm_stale(), key=scanner._seq.__getitem__)
                 assert scanner.stale_candidates == []
+                assert scanner.scan_marks(marks) == found  # a second scan adds nothing
             assert found == expected, (type(scanner).__name__, marks, found, expected)
         return expected
 
@@ -420,6 +421,14 @@ def test_a_unit_never_liquidatable_before_funding_is_checked_after_it() -> None:
         scanner.mark_stale("BTCUSDT", D(100_000) * D("0.003"))  # it paid 300 of funding at a 0.3 % rate
         assert scanner.scan("BTCUSDT", D("100")) == []
         assert scanner.stale_candidates == ["u"]
+        try:
+            scanner.confirm_stale()  # not re-valued yet: refused, and still listed
+        except ValidationError as err:
+            assert err.field == "stale_candidates"
+        else:
+            raise AssertionError("confirm_stale accepted a stale unit")
+        assert scanner.stale_candidates == ["u"]
         scanner.rebalance("u", D("-290"))
-        assert scanner.scan("BTCUSDT", D("100")) == ["u"]  # 100 < its new liquidation price (~291.6)
+        assert scanner.confirm_stale() == ["u"]  # 100 < its new liquidation price (~291.6)
         assert scanner.stale_candidates == []
+        assert scanner.scan("BTCUSDT", D("100")) == ["u"]

@@ -76,7 +76,7 @@ arrays in one pass each (a threshold moves by at most ``M·|F| / sigma_min``, ``
 ``h_s`` over the tiers; an account's value by at most ``(ql + qs)·M·|F|``), so the screen still holds every
 unit that may be liquidatable, and lists units that were never liquidatable for a check.  A stale candidate is not
 confirmed with its old balance: it goes to :attr:`Scanner.stale_candidates`, the caller re-values it exactly,
-and the scan runs again.  Units re-valued or stored again are fresh.
+and :meth:`Scanner.confirm_stale` checks it.  Units re-valued or stored again are fresh.
 """
 
 from __future__ import annotations
@@ -398,8 +398,9 @@ class Scanner(ABC):
         The units become *stale* until they are stored or revalued again.  The screen is widened by the bound,
         so it still finds every unit that may be liquidatable; a stale candidate is not confirmed (its balance
         is old) but listed in :attr:`stale_candidates` after the scan.  The caller revalues those with their
-        exact balances and scans again; the second scan then flags exactly what a scan over revalued units
-        would.  A settlement costs one pass over the market's arrays instead of a revaluation per unit.
+        exact balances and calls :meth:`confirm_stale` (or scans again): with the scan's own keys, exactly what
+        a scan over revalued units flags.  A settlement costs one pass over the market's arrays instead of a
+        revaluation per unit.
         """
         self._market(symbol)
         bound = Fraction(_exact_balance(loss_per_size, "loss_per_size"))
@@ -410,6 +411,24 @@ class Scanner(ABC):
         self._clock += 1
         self._stale_since[symbol] = self._clock
         self._widen(symbol, bound)
+
+    def confirm_stale(self) -> list[Hashable]:
+        """After the caller re-valued every unit of :attr:`stale_candidates`: those liquidatable now (the exact
+        trigger, as a scan confirms a candidate), in first-insertion order; the list is emptied.  The same keys a
+        second scan at the same marks would add to the first one's (the screen never misses a unit the exact
+        trigger flags, so checking these alone is enough), without a second pass over the arrays."""
+        keys, self.stale_candidates = self.stale_candidates, []
+        found = []
+        for key in keys:
+            unit = self._units.get(key)
+            if unit is None:
+                continue  # removed since: nothing to liquidate
+            if self._stale(unit):
+                self.stale_candidates = keys
+                raise ValidationError("stale_candidates", f"unit {key!r} was not re-valued")
+            if self._confirm(unit):
+                found.append(key)
+        return found
 
     def is_stale(self, key: Hashable) -> bool:
         """Whether the unit's balance predates a :meth:`mark_stale` of one of its markets."""
