@@ -131,3 +131,17 @@ def test_move_many_refuses_a_bad_amount_or_a_move_to_itself():
     with pytest.raises(ValidationError) as err:
         ledger.move_many("pool", [("a", 1.5)], "USDT", "funding")  # type: ignore[list-item]
     assert err.value.field == "amount"
+
+
+def test_a_negative_move_keeps_every_digit():
+    """move() of a negative amount transfers it the other way exactly: negating it must not round it to the
+    default context's 28 digits (it did, and left a funding pool off by 1e-27 at a rate of 56 digits)."""
+    amount = D("-11.1111111111111111111111111111111111111111111111111111110000")  # 60 digits
+    for many in (False, True):
+        ledger = Ledger()
+        if many:
+            ledger.move_many("pool", [("a", amount)], "USDT", "funding")
+        else:
+            ledger.move("pool", "a", "USDT", amount, "funding")
+        assert ledger.balance("a", "USDT") == amount and ledger.balance("pool", "USDT") == amount.copy_negate()
+        assert ledger.conservation_error() == {"USDT": 0}

@@ -777,7 +777,7 @@ class Engine:
 
     def _apply_Withdraw(self, c: cmd.Withdraw) -> None:
         self.ledger.transfer(trader_account(c.account_id), EXTERNAL, c.asset, c.amount, "withdrawal")
-        self._events.append(ev.BalanceChanged(c.account_id, c.asset, -c.amount, "withdrawal"))
+        self._events.append(ev.BalanceChanged(c.account_id, c.asset, c.amount.copy_negate(), "withdrawal"))
 
     def _validate_SetPositionMode(self, c: cmd.SetPositionMode) -> None:
         account = self.account(c.account_id)
@@ -1258,7 +1258,7 @@ class Engine:
         for account, position in closed_isolated:
             rest = self.ledger.balance(position.margin_account, settle)
             self.ledger.move(position.margin_account, account.wallet, settle, rest, "isolated position closed")
-            self._events.append(ev.MarginMoved(account.account_id, symbol, position.slot, -rest, "close"))
+            self._events.append(ev.MarginMoved(account.account_id, symbol, position.slot, rest.copy_negate(), "close"))
         return fees
 
     def _isolated_margin_on_open(self, quantity: Decimal, price: Decimal, leverage: Decimal) -> Decimal:
@@ -1389,8 +1389,8 @@ class Engine:
         if self.scanner is not None and pending is not None:
             self.ledger.drain_touched()
             self.ledger.touched |= pending
-            # every credit is −s·|q|·M·F: at most |q|·M·|F| lost
-            self.scanner.mark_stale(symbol, abs(EXACT_CONTEXT.multiply(mark, rate)))
+            # every credit is −s·|q|·M·F: at most |q|·M·|F| lost (a Fraction: exact whatever the digits)
+            self.scanner.mark_stale(symbol, abs(Fraction(mark) * Fraction(rate)))
         state.current_rate = rate
         state.timestamp_ms = c.timestamp_ms
         state.funding_history.append((c.timestamp_ms, rate, mark))

@@ -136,7 +136,7 @@ class Ledger:
     def move(self, source: str, destination: str, asset: str, amount: Decimal, reason: str) -> None:
         """Like :meth:`transfer` but a negative amount moves the other way (for signed PnL and funding)."""
         if amount < 0:
-            self.transfer(destination, source, asset, -amount, reason)
+            self.transfer(destination, source, asset, amount.copy_negate(), reason)  # exact: no context
         else:
             self.transfer(source, destination, asset, amount, reason)
 
@@ -154,7 +154,7 @@ class Ledger:
             if destination == source:
                 raise ValidationError("destination", f"cannot transfer from {source} to itself")
             if amount < 0:  # the other way, as move() does
-                src, dst, amount = destination, source, -amount
+                src, dst, amount = destination, source, amount.copy_negate()  # exact: no context
             else:
                 src, dst = source, destination
             for watcher in watchers:

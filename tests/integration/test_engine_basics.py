@@ -83,6 +83,22 @@ def test_funding_long_pays_short_receives(engine):
     assert all(v == 0 for v in engine.conservation_error().values())
 
 
+def test_funding_at_a_rate_of_many_digits_settles_and_the_scan_stays_exact(engine):
+    """A rate with 56 significant digits (0.01 % and 55 more): every payment keeps every digit — the ledger
+    used to negate a payment in the default 28-digit context, which rounded it and left the funding pool
+    unbalanced — the scanner's bound for the settlement is exact, and later risk passes flag what the exact loop
+    flags."""
+    a, b, _ = open_pair(engine, leverage="20")
+    rate = D("0.0001" + "1" * 55)
+    events = engine.execute(c.SettleFunding("BTCUSDT", 8 * 3600 * 1000, rate=rate))
+    paid = {e.account_id: e.amount for e in events if isinstance(e, FundingPaid)}
+    assert Fraction(paid[b]) == -100000 * Fraction(rate) and Fraction(paid[a]) == 100000 * Fraction(rate)  # exact
+    assert all(v == 0 for v in engine.conservation_error().values())
+    for mark in ("96000", "95600", "95500", "104400", "104600"):
+        engine.execute(c.SetMarkPrice("BTCUSDT", D(mark), 8 * 3600 * 1000 + 1))
+        assert engine.liquidator.flagged(None) == []  # every unit at or over 100 % was liquidated
+
+
 def test_funding_pays_in_account_order_whatever_order_positions_opened(engine):
     """Payments (and their events) go account by account, each account's slots in their own order — not in the
     order the positions happened to open (accounts 3 and 4 trade before 1 and 2 here)."""

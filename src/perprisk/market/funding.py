@@ -34,10 +34,10 @@ from typing import ClassVar, Iterable, Mapping, Protocol, Sequence
 from perprisk.errors import ValidationError
 from perprisk.market._exact import clamp, exact
 from perprisk.money import (
+    EXACT_CONTEXT,
     FRACTION_TYPES,
     ZERO,
     Fraction,
-    EXACT_CONTEXT,
     Rounding,
     exact_product,
     fraction_to_decimal,

@@ -48,7 +48,7 @@ class InsuranceFund:
         if amount == 0:
             return
         self.ledger.transfer(self.account(symbol), destination, asset, amount, reason)
-        self._record(timestamp_ms, asset, symbol, -amount, reason)
+        self._record(timestamp_ms, asset, symbol, amount.copy_negate(), reason)
 
     def _record(self, timestamp_ms: int, asset: str, symbol: str | None, change: Decimal, reason: str) -> None:
         self.history.append(FundRecord(timestamp_ms, asset, symbol, change, self.balance(asset, symbol), reason))

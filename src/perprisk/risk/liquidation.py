@@ -356,7 +356,7 @@ class Liquidator:
             e.insurance.receive(le.wallet, inst.settle, balance, chunk.symbol, ts, "liquidation surplus")
             paid_by = "insurance_fund"
         elif balance < 0:
-            deficit = -balance
+            deficit = balance.copy_negate()  # exact (a unary minus rounds to the context's 28 digits)
             payer = e.policy.deficit_payer
             if payer == "fund":
                 e.insurance.pay(le.wallet, inst.settle, deficit, chunk.symbol, ts, "liquidation deficit")
@@ -377,7 +377,7 @@ class Liquidator:
         pending, self._pending_socialized = sorted(self._pending_socialized), set()
         for symbol in pending:
             pool = socialization_pool(symbol)
-            deficit = -e.ledger.balance(pool, e.markets[symbol].instrument.settle)
+            deficit = e.ledger.balance(pool, e.markets[symbol].instrument.settle).copy_negate()  # exact
             if deficit > 0:
                 self._socialize(symbol, deficit, ts)
 

@@ -74,9 +74,9 @@ A funding settlement moves the balance of every unit of a market, by ``|q|·M·F
 (:meth:`Scanner.mark_stale`): every unit of the market becomes *stale*; the fast scanner widens the market's
 arrays in one pass each (a threshold moves by at most ``M·|F| / sigma_min``, ``sigma_min`` the least slope of
 ``h_s`` over the tiers; an account's value by at most ``(ql + qs)·M·|F|``), so the screen still holds every
-unit that may be liquidatable, and lists units that were never liquidatable for a check.  A stale candidate is not
-confirmed with its old balance: it goes to :attr:`Scanner.stale_candidates`, the caller re-values it exactly,
-and :meth:`Scanner.confirm_stale` checks it.  Units re-valued or stored again are fresh.
+unit that may be liquidatable, and lists units that were never liquidatable for a check.  A stale candidate
+is not confirmed with its old balance: it goes to :attr:`Scanner.stale_candidates`, the caller re-values it
+exactly, and :meth:`Scanner.confirm_stale` checks it.  Units re-valued or stored again are fresh.
 """
 
 from __future__ import annotations
@@ -413,10 +413,10 @@ class Scanner(ABC):
         self._widen(symbol, bound)
 
     def confirm_stale(self) -> list[Hashable]:
-        """After the caller re-valued every unit of :attr:`stale_candidates`: those liquidatable now (the exact
-        trigger, as a scan confirms a candidate), in first-insertion order; the list is emptied.  The same keys a
-        second scan at the same marks would add to the first one's (the screen never misses a unit the exact
-        trigger flags, so checking these alone is enough), without a second pass over the arrays."""
+        """After the caller re-valued every unit of :attr:`stale_candidates`: those liquidatable now (the
+        exact trigger, as a scan confirms a candidate), in first-insertion order; the list is emptied.  The same
+        keys a second scan at the same marks would add to the first one's (the screen never misses a unit the
+        exact trigger flags, so checking these alone is enough), without a second pass over the arrays."""
         keys, self.stale_candidates = self.stale_candidates, []
         found = []
         for key in keys:
