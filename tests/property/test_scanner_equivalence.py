@@ -432,3 +432,29 @@ def test_a_unit_never_liquidatable_before_funding_is_checked_after_it() -> None:
         assert scanner.confirm_stale() == ["u"]  # 100 < its new liquidation price (~291.6)
         assert scanner.stale_candidates == []
         assert scanner.scan("BTCUSDT", D("100")) == ["u"]
+
+
+def test_a_scanner_pickled_before_staleness_existed_loads_and_handles_funding() -> None:
+    """Engine snapshots pickle the scanner.  One from before ``mark_stale`` (no clock, no freshness on the
+    entries, no list of never-liquidatable units) loads with nothing stale, lists those units again, and then
+    catches a never-liquidatable long that a settlement pushes under."""
+    import pickle
+
+    market = ScanMarket("BTCUSDT", REAL["BTC/USDT:USDT"], D("0.0005"))
+    scanner = FastScanner([market], {"BTCUSDT": D(100_000)})
+    scanner.upsert_cross("never", D("10"), [("BTCUSDT", D("1"))])
+    scanner.upsert_isolated("iso", "BTCUSDT", D("-1"), D("110000"))
+    for name in ("_clock", "_stale_since", "_stored_at", "stale_candidates"):  # the former layout
+        delattr(scanner, name)
+    for mi in scanner._index.values():
+        for name in ("sigma_min", "never", "never_stale"):
+            delattr(mi, name)
+    for entry in scanner._handles:
+        del entry.stored_at
+    loaded = pickle.loads(pickle.dumps(scanner))
+    assert not loaded.is_stale("never") and not loaded.is_stale("iso")
+    assert loaded.scan("BTCUSDT", D("100")) == []
+    loaded.mark_stale("BTCUSDT", D(100_000) * D("0.003"))
+    assert loaded.scan("BTCUSDT", D("100")) == [] and loaded.stale_candidates == ["never"]
+    loaded.rebalance("never", D("-290"))
+    assert loaded.confirm_stale() == ["never"]

@@ -276,6 +276,12 @@ class Scanner(ABC):
         for symbol, mark in (marks or {}).items():
             self.set_mark(symbol, mark)
 
+    def __setstate__(self, state: dict) -> None:
+        # a scanner pickled before staleness existed (an engine snapshot of an older version): nothing is stale
+        for name, default in (("_clock", 0), ("_stale_since", {}), ("_stored_at", {}), ("stale_candidates", [])):
+            state.setdefault(name, default)
+        self.__dict__.update(state)
+
     # ----------------------------------------------------------------------------------- reading
 
     @property
@@ -721,6 +727,16 @@ class _Market:
         self.mark: float | None = None  # float of the current mark
         self.resync_mark: float | None = None  # mark at the last rebuild of the account values
 
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        if "sigma_min" not in state:  # pickled before staleness existed
+            self.sigma_min = {
+                s: min(abs(Fraction(g)) for g in table.sigma) if table.monotone and table.sigma else None
+                for s, table in self.sides.items()
+            }
+            self.never = None  # type: ignore[assignment]  # listed again by FastScanner.__setstate__
+            self.never_stale = []
+
     def columns(self) -> dict[str, tuple[type, float]]:
         return {
             self.slope: (np.float64, 0.0), self.lo: (np.float64, -np.inf), self.hi: (np.float64, np.inf),
@@ -776,6 +792,11 @@ class _Entry:
         self.acct = -1  # account units: their account slot and markets
         self.markets: tuple[_Market, ...] = ()
 
+    def __setstate__(self, state: tuple) -> None:
+        self.stored_at = 0  # pickled before staleness existed
+        for name, value in state[1].items():
+            setattr(self, name, value)
+
 
 class FastScanner(Scanner):
     """The scan at memory speed: per-market struct-of-arrays screening, exact confirmation of each candidate.
@@ -821,6 +842,17 @@ class FastScanner(Scanner):
         self.resyncs = 0
         for symbol, mark in (marks or {}).items():
             self.set_mark(symbol, mark)
+
+    def __setstate__(self, state: dict) -> None:
+        super().__setstate__(state)
+        old = [mi for mi in self._index.values() if mi.never is None]  # pickled before staleness existed
+        if not old:
+            return
+        for mi in old:
+            mi.never = {}
+        for entry in self._handles:  # list the units that are never liquidatable (in no threshold array)
+            if entry is not None and entry.book is None and entry.acct < 0:
+                self._index[entry.unit.positions[0].symbol].never[entry.handle] = None
 
     # ------------------------------------------------------------------------------------- marks
 
