@@ -1386,7 +1386,7 @@ class Engine:
         payments = len(paying)
         leftover = self.ledger.balance(pool, settle)
         assert leftover == 0, f"funding pool {pool} not flat: {leftover} (open interest unbalanced)"
-        if self.scanner is not None and pending is not None:
+        if pending is not None:  # (the engine has a scanner)
             self.ledger.drain_touched()
             self.ledger.touched |= pending
             # every credit is −s·|q|·M·F: at most |q|·M·|F| lost (a Fraction: exact whatever the digits)

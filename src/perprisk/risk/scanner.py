@@ -715,10 +715,7 @@ class _Market:
         )
         #: Per side, the least |slope| of ``h_s`` over the tiers (None: not monotone): a balance lower by ``b`` per
         #: unit of size moves a threshold by at most ``b / sigma_min`` (see :meth:`FastScanner._widen`).
-        self.sigma_min: dict[int, Fraction | None] = {
-            s: min(abs(Fraction(g)) for g in table.sigma) if table.monotone and table.sigma else None
-            for s, table in self.sides.items()
-        }
+        self.sigma_min = self._sigma_min()
         #: Handles of the single-leg units that are never liquidatable (in no threshold array), and those of them
         #: marked stale and not re-valued since (see :meth:`FastScanner._widen`).
         self.never: dict[int, None] = {}
@@ -730,12 +727,13 @@ class _Market:
     def __setstate__(self, state: dict) -> None:
         self.__dict__.update(state)
         if "sigma_min" not in state:  # pickled before staleness existed
-            self.sigma_min = {
-                s: min(abs(Fraction(g)) for g in table.sigma) if table.monotone and table.sigma else None
-                for s, table in self.sides.items()
-            }
+            self.sigma_min = self._sigma_min()
             self.never = None  # type: ignore[assignment]  # listed again by FastScanner.__setstate__
             self.never_stale = []
+
+    def _sigma_min(self) -> dict[int, Fraction | None]:
+        return {s: min(abs(Fraction(g)) for g in table.sigma) if table.monotone and table.sigma else None
+                for s, table in self.sides.items()}
 
     def columns(self) -> dict[str, tuple[type, float]]:
         return {
