@@ -1,6 +1,7 @@
 """The stress report in a real browser: the self-contained HTML that ``perprisk stress --html`` (and ``make demo``)
-writes is opened from disk in Debian's Chromium, with every network request refused, and each chart must be drawn
-by plotly with data in it: no script error, nothing fetched, every chart's SVG holding marks.
+writes is opened from disk in the system's Chromium (as for the dashboard tests), with every network request
+refused, and each chart must be drawn by plotly with data in it: no script error, nothing fetched, every chart's
+SVG holding marks.
 
 The run is a short window of the real 2025-10-10 crash (21:00–21:40 UTC) so that liquidations, the insurance fund
 and ADL all have something to draw; the policy comparison report is checked the same way, with its table.
